@@ -1,0 +1,32 @@
+# vocalab: `make repro` runs the pipeline, `make test` runs the test suite.
+# Both create .venv and install the pinned dependencies first unless a virtual
+# environment is already active.
+
+PYTHON ?= python3
+VENV := $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.vocalab-installed
+
+.PHONY: repro test bench install clean-venv
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install --no-deps -e .
+	touch $(STAMP)
+
+repro: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" dvc repro
+
+test: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+bench: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/extraction.py
+
+clean-venv:
+	rm -rf .venv

@@ -1,0 +1,128 @@
+"""Audio I/O: the one place that reads files, mixes channels and resamples.
+
+Compute code (feature extractors) receives ``(samples, sampling_rate)`` from here
+and never opens a file itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from vocalab.errors import AudioError
+
+#: soxr quality used everywhere; "HQ" is what librosa's default ``soxr_hq`` uses.
+RESAMPLE_QUALITY = "HQ"
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says, read without decoding the samples."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    num_frames: int
+    format: str
+    subtype: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_frames / self.sample_rate
+
+
+def read_info(path: str | Path) -> AudioInfo:
+    """Read an audio file's header.
+
+    Raises
+    ------
+    AudioError
+        If the file is missing or its format cannot be read; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"audio file '{path}' does not exist. Check the path or re-run 'download'.")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(
+            f"audio file '{path}' cannot be read ({err}). Re-encode it as WAV/FLAC or remove it."
+        ) from err
+    return AudioInfo(
+        path=str(path),
+        sample_rate=int(info.samplerate),
+        channels=int(info.channels),
+        num_frames=int(info.frames),
+        format=str(info.format),
+        subtype=str(info.subtype),
+    )
+
+
+def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample a mono signal with soxr (HQ).
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,)]
+    orig_sr, target_sr : int > 0
+        Sampling rates in Hz.
+
+    Returns
+    -------
+    np.ndarray [shape=(ceil(n * target_sr / orig_sr),), dtype=float32]
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    if orig_sr == target_sr:
+        return samples
+    if orig_sr <= 0 or target_sr <= 0:
+        raise AudioError(f"sampling rates must be positive, got {orig_sr} -> {target_sr}.")
+    out = soxr.resample(samples, orig_sr, target_sr, quality=RESAMPLE_QUALITY).astype(np.float32, copy=False)
+    # soxr may return one sample more or less; fix the length as librosa does
+    length = int(np.ceil(samples.size * target_sr / orig_sr))
+    if out.size > length:
+        return out[:length]
+    if out.size < length:
+        return np.pad(out, (0, length - out.size))
+    return out
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """Average channels: ``(n, channels)`` -> ``(n,)``; a 1-D signal is returned as is."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 1:
+        return samples
+    return samples.mean(axis=1, dtype=np.float32)
+
+
+def load_audio(path: str | Path, *, sampling_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode a file once to mono float32, resampled to ``sampling_rate`` if given.
+
+    Returns
+    -------
+    samples : np.ndarray [shape=(n,), dtype=float32], in [-1, 1]
+    sampling_rate : int
+        The rate of ``samples`` (the file's own rate when none was asked for).
+
+    Raises
+    ------
+    AudioError
+        If the file cannot be decoded or holds no samples.
+    """
+    path = Path(path)
+    try:
+        samples, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        raise AudioError(
+            f"audio file '{path}' cannot be decoded ({err}). Re-encode it or remove it, "
+            f"then re-run the 'manifest' stage."
+        ) from err
+    if samples.shape[0] == 0:
+        raise AudioError(f"audio file '{path}' holds no samples. Remove it or re-record it.")
+    mono = to_mono(samples)
+    if sampling_rate is None:
+        return mono, int(file_sr)
+    return resample(mono, orig_sr=int(file_sr), target_sr=sampling_rate), sampling_rate

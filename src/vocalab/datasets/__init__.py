@@ -1,0 +1,58 @@
+"""Corpus layouts and the ``data`` params section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+from vocalab.datasets import ravdess
+from vocalab.datasets.base import Candidate
+from vocalab.errors import ParamsError
+from vocalab.params import bounded, nested
+
+#: layout name -> scanner(root, dataset=...) -> candidates
+LAYOUTS: dict[str, Callable[..., list[Candidate]]] = {"ravdess": ravdess.scan}
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """``data.synthetic``: the espeak-ng emotional speech corpus."""
+
+    speakers: int = bounded(12, ge=2, le=24)
+    repetitions: int = bounded(2, ge=1, le=2)
+    snr_db: float | None = bounded(25.0, ge=-10.0, le=100.0)
+    seed: int = bounded(0, ge=0)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """``data``: which corpus to use and how it is laid out."""
+
+    source: Literal["synthetic", "local"] = "synthetic"
+    path: str | None = None
+    layout: Literal["ravdess"] = "ravdess"
+    synthetic: SyntheticConfig = nested(SyntheticConfig)
+
+    def check(self, section: str) -> None:
+        if self.source == "local":
+            if self.path is None:
+                raise ParamsError(
+                    f"params key '{section}.path' is required when {section}.source is 'local': "
+                    f"set it to the folder holding your corpus (e.g. a RAVDESS 'Actor_01..24' tree)."
+                )
+            if not Path(self.path).expanduser().is_dir():
+                raise ParamsError(
+                    f"params key '{section}.path' = {self.path!r} is not a folder. "
+                    f"Point it at the corpus root on disk."
+                )
+
+    @property
+    def dataset(self) -> str:
+        """The dataset name written in the manifest and used to namespace speakers."""
+        return "synthetic" if self.source == "synthetic" else self.layout
+
+
+def scan_corpus(root: Path, *, layout: str, dataset: str) -> list[Candidate]:
+    """Find every audio file of a corpus laid out as ``layout`` under ``root``."""
+    return LAYOUTS[layout](root, dataset=dataset)

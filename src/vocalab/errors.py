@@ -1,0 +1,21 @@
+"""One exception family: every message says what is wrong and how to fix it."""
+
+
+class VocalabError(Exception):
+    """Base class of every error vocalab raises on bad input."""
+
+
+class ParamsError(VocalabError, ValueError):
+    """A params.yaml key is unknown, missing, of the wrong type or out of range."""
+
+
+class AudioError(VocalabError):
+    """An audio file cannot be read or decoded."""
+
+
+class ManifestError(VocalabError):
+    """The manifest (or a corpus on disk) breaks its contract."""
+
+
+class FeatureStoreError(VocalabError):
+    """A feature store is missing, incomplete or inconsistent."""

@@ -1,0 +1,8 @@
+"""Feature extractors, one module each, and the registry of feature sets."""
+
+from __future__ import annotations
+
+#: feature set name -> the params section that configures its extractor
+FEATURE_SETS: dict[str, str] = {
+    "handcrafted": "features",
+}

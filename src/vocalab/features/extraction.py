@@ -1,0 +1,213 @@
+"""Run a feature extractor over a manifest: parallel, with a progress bar, resumable.
+
+The extractor is any picklable object with ``name``, ``sampling_rate``,
+``feature_names``, ``dim``, ``frames_dtype``, ``meta()`` and a pure
+``extract(samples, sampling_rate) -> (t, dim)``. This module owns all file I/O:
+each file is decoded and resampled once, in a worker process, and results are
+written as shards to a scratch folder keyed by the extractor's parameters, so an
+interrupted run picks up where it stopped. The final store is assembled from the
+shards and the scratch folder is removed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from vocalab.audio import load_audio
+from vocalab.errors import AudioError
+from vocalab.features.store import write_store
+
+DEFAULT_SCRATCH = Path("data/.scratch")
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class Extractor(Protocol):
+    name: str
+    sampling_rate: int
+    feature_names: list[str]
+    dim: int
+    frames_dtype: str
+
+    def meta(self) -> dict[str, Any]: ...
+
+    def extract(self, samples: np.ndarray, sampling_rate: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ExtractionReport:
+    n_utterances: int
+    audio_s: float
+    wall_s: float
+    workers: int
+    resumed_shards: int
+
+    @property
+    def audio_s_per_s(self) -> float:
+        return self.audio_s / self.wall_s if self.wall_s > 0 else float("inf")
+
+    def line(self, name: str) -> str:
+        return (
+            f"{name}: {self.n_utterances} utterances, {self.audio_s:.1f} s of audio in "
+            f"{self.wall_s:.2f} s ({self.audio_s_per_s:.0f} audio-s/s, {self.workers} worker(s), "
+            f"{self.resumed_shards} shard(s) resumed)"
+        )
+
+
+class _AudioProgress:
+    """A tqdm bar counted in whole seconds of audio, so its rate reads audio-s/s."""
+
+    def __init__(self, total_s: float, *, desc: str, disable: bool) -> None:
+        self._done_s = 0.0
+        self._bar = tqdm(total=int(round(total_s)), unit="audio-s", desc=desc, disable=disable,
+                         dynamic_ncols=True)
+
+    def advance(self, audio_s: float) -> None:
+        before = int(round(self._done_s))
+        self._done_s += audio_s
+        self._bar.update(min(int(round(self._done_s)), self._bar.total) - before)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def default_workers() -> int:
+    """Worker processes: ``$VOCALAB_WORKERS`` if set, else the CPUs this process may use."""
+    env = os.environ.get("VOCALAB_WORKERS")
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"VOCALAB_WORKERS={env!r} must be a positive integer.")
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def extract_files(extractor: Extractor, paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Decode and extract each file; return ``(frames concatenated, frame counts)``."""
+    blocks, lengths = [], []
+    for path in paths:
+        samples, sampling_rate = load_audio(path, sampling_rate=extractor.sampling_rate)
+        try:
+            frames = extractor.extract(samples, sampling_rate)
+        except AudioError as err:
+            raise AudioError(f"'{path}': {err}") from err
+        blocks.append(frames.astype(extractor.frames_dtype, copy=False))
+        lengths.append(len(frames))
+    return np.concatenate(blocks), np.asarray(lengths, dtype=np.int64)
+
+
+def _run_shard(extractor: Extractor, paths: Sequence[str], target: str) -> str:
+    frames, lengths = extract_files(extractor, paths)
+    tmp = target + ".tmp.npz"
+    np.savez(tmp, frames=frames, lengths=lengths)
+    os.replace(tmp, target)
+    return target
+
+
+def _fingerprint(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _file_key(path: str) -> list[Any]:
+    stat = os.stat(path)
+    return [path, stat.st_size, stat.st_mtime_ns]
+
+
+def extract_manifest(
+    manifest: pd.DataFrame,
+    extractor: Extractor,
+    out_dir: Path,
+    *,
+    workers: int | None = None,
+    shard_size: int = 32,
+    scratch_root: Path = DEFAULT_SCRATCH,
+    progress: bool = True,
+) -> ExtractionReport:
+    """Extract every manifest utterance into the feature store at ``out_dir``.
+
+    Utterances are stored in manifest order. Shards already present in the
+    scratch folder (same extractor parameters, same files) are reused.
+    """
+    start_time = time.perf_counter()
+    workers = default_workers() if workers is None else workers
+    paths = manifest["path"].astype(str).tolist()
+    durations = manifest["duration_s"].to_numpy(dtype=np.float64)
+    meta = extractor.meta()
+    scratch = Path(scratch_root) / f"{extractor.name}-{_fingerprint(meta)}"
+    scratch.mkdir(parents=True, exist_ok=True)
+
+    shards = []
+    for index, begin in enumerate(range(0, len(paths), shard_size)):
+        shard_paths = paths[begin:begin + shard_size]
+        key = _fingerprint([_file_key(p) for p in shard_paths])
+        target = scratch / f"shard-{index:06d}-{key}.npz"
+        shards.append((shard_paths, str(target), float(durations[begin:begin + shard_size].sum())))
+    pending = [s for s in shards if not Path(s[1]).is_file()]
+    resumed = len(shards) - len(pending)
+    resumed_audio_s = sum(s[2] for s in shards) - sum(s[2] for s in pending)
+
+    bar = _AudioProgress(float(durations.sum()), desc=f"extract {extractor.name}", disable=not progress)
+    bar.advance(resumed_audio_s)
+    if workers <= 1 or len(pending) <= 1:
+        for shard_paths, target, audio_s in pending:
+            _run_shard(extractor, shard_paths, target)
+            bar.advance(audio_s)
+    else:
+        saved = {name: os.environ.get(name) for name in _THREAD_VARS}
+        os.environ.update({name: "1" for name in _THREAD_VARS})  # one BLAS thread per worker
+        try:
+            context = multiprocessing.get_context("spawn")
+            with cf.ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context) as pool:
+                futures = {pool.submit(_run_shard, extractor, p, t): a for p, t, a in pending}
+                try:
+                    for future in cf.as_completed(futures):
+                        future.result()
+                        bar.advance(futures[future])
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+    bar.close()
+
+    shard_files = [s[1] for s in shards]
+    total_frames = 0
+    for target in shard_files:
+        with np.load(target) as data:
+            total_frames += int(data["lengths"].sum())
+
+    def blocks():
+        for target in shard_files:
+            with np.load(target) as data:
+                yield data["frames"], data["lengths"]
+
+    write_store(
+        Path(out_dir), utt_ids=manifest["utt_id"].astype(str).tolist(), frame_blocks=blocks(),
+        total_frames=total_frames, dim=extractor.dim, dtype=extractor.frames_dtype, meta=meta,
+    )
+    shutil.rmtree(scratch)
+    if Path(scratch_root).is_dir() and not any(Path(scratch_root).iterdir()):
+        Path(scratch_root).rmdir()
+    return ExtractionReport(
+        n_utterances=len(paths), audio_s=float(durations.sum()),
+        wall_s=time.perf_counter() - start_time, workers=workers, resumed_shards=resumed,
+    )

@@ -1,0 +1,172 @@
+"""Handcrafted frame features: MFCC + RMS energy + zero-crossing rate.
+
+The definitions are librosa's (``librosa.feature.mfcc``, ``rms``,
+``zero_crossing_rate`` with ``center=True``), so numbers agree with the usual
+notebook code, but everything is computed from one framing of the signal with
+the mel filterbank, DCT matrix and window built once per extractor instead of
+once per call. Frames are processed in blocks so memory stays bounded on long files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+from vocalab.audio import resample
+from vocalab.errors import AudioError, ParamsError
+from vocalab.params import bounded, to_dict
+
+_AMIN = 1e-10  # power floor before log, as librosa.power_to_db
+_TOP_DB = 80.0  # dynamic range kept below each utterance's peak, as librosa.power_to_db
+_ZC_THRESHOLD = 1e-10  # |x| below this counts as zero, as librosa.zero_crossings
+_BLOCK_FRAMES = 1024
+
+
+@dataclass(frozen=True)
+class HandcraftedConfig:
+    """``features``: the handcrafted feature parameters.
+
+    sample_rate : int > 0    rate audio is resampled to before analysis (Hz)
+    n_mfcc : int > 0         number of MFCCs kept (<= n_mels)
+    n_mels : int > 0         mel bands the MFCCs are computed from
+    n_fft : int > 0          FFT size and analysis frame length (samples)
+    hop_length : int > 0     step between frames (samples), <= n_fft
+    fmin, fmax : float       mel band edges (Hz); fmax null means sample_rate / 2
+    """
+
+    sample_rate: int = bounded(16000, ge=4000, le=192000)
+    n_mfcc: int = bounded(13, ge=1, le=128)
+    n_mels: int = bounded(128, ge=1, le=512)
+    n_fft: int = bounded(2048, ge=16, le=65536)
+    hop_length: int = bounded(512, ge=1, le=65536)
+    fmin: float = bounded(0.0, ge=0.0)
+    fmax: float | None = bounded(None, gt=0.0)
+
+    def check(self, section: str) -> None:
+        if self.n_mfcc > self.n_mels:
+            raise ParamsError(
+                f"params key '{section}.n_mfcc' = {self.n_mfcc} exceeds '{section}.n_mels' = {self.n_mels}: "
+                f"there cannot be more cepstral coefficients than mel bands. Lower n_mfcc or raise n_mels."
+            )
+        if self.hop_length > self.n_fft:
+            raise ParamsError(
+                f"params key '{section}.hop_length' = {self.hop_length} is larger than "
+                f"'{section}.n_fft' = {self.n_fft}, so samples between frames would be skipped. "
+                f"Use hop_length <= n_fft."
+            )
+        nyquist = self.sample_rate / 2
+        fmax = nyquist if self.fmax is None else self.fmax
+        if fmax > nyquist:
+            raise ParamsError(
+                f"params key '{section}.fmax' = {self.fmax} exceeds the Nyquist frequency "
+                f"({nyquist:g} Hz for sample_rate={self.sample_rate}). Reduce fmax or raise sample_rate."
+            )
+        if self.fmin >= fmax:
+            raise ParamsError(
+                f"params key '{section}.fmin' = {self.fmin} must be below fmax ({fmax:g} Hz)."
+            )
+
+
+class HandcraftedExtractor:
+    """``extract(samples, sampling_rate) -> (t, n_mfcc + 2)``: MFCCs, then RMS, then ZCR.
+
+    Picklable (it travels to worker processes); all tables are built in ``__init__``.
+    """
+
+    name = "handcrafted"
+    frames_dtype = "float32"
+
+    def __init__(self, config: HandcraftedConfig) -> None:
+        import librosa  # the filterbank definition only; imported here to keep workers light
+
+        self.config = config
+        self.sampling_rate = config.sample_rate
+        self.window = scipy.signal.get_window("hann", config.n_fft, fftbins=True).astype(np.float32)
+        self.mel_basis_t = np.ascontiguousarray(
+            librosa.filters.mel(
+                sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
+                fmin=config.fmin, fmax=config.fmax, dtype=np.float32,
+            ).T
+        )
+        dct = scipy.fft.dct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)
+        self.dct_t = np.ascontiguousarray(dct[: config.n_mfcc].T.astype(np.float32))
+        self.feature_names = [f"mfcc_{i}" for i in range(config.n_mfcc)] + ["rms", "zcr"]
+        self.dim = len(self.feature_names)
+        self.frames_per_second = config.sample_rate / config.hop_length
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames for a signal of ``num_samples`` samples (centred framing): ``1 + n // hop``."""
+        return 1 + num_samples // self.config.hop_length
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "feature_set": self.name,
+            "params": to_dict(self.config),
+            "feature_names": self.feature_names,
+            "frames_per_second": self.frames_per_second,
+            "sampling_rate": self.sampling_rate,
+            "pretrained": False,
+            "model": None,
+            "definition": "librosa-compatible mfcc/rms/zero_crossing_rate, center=True",
+        }
+
+    def extract(self, samples: np.ndarray, sampling_rate: int) -> np.ndarray:
+        """Frame features of a mono signal.
+
+        Parameters
+        ----------
+        samples : np.ndarray [shape=(n,)], n >= 1
+        sampling_rate : int > 0
+            Resampled to ``config.sample_rate`` when different.
+
+        Returns
+        -------
+        np.ndarray [shape=(1 + n' // hop_length, n_mfcc + 2), dtype=float32]
+            ``n'`` is the length after resampling.
+        """
+        samples = np.asarray(samples, dtype=np.float32)
+        if samples.ndim != 1:
+            raise AudioError(
+                f"expected a mono signal of shape (n,), got shape {samples.shape}. "
+                f"Mix channels first (vocalab.audio.to_mono)."
+            )
+        if samples.size == 0:
+            raise AudioError("cannot extract features from an empty signal (0 samples).")
+        y = resample(samples, orig_sr=sampling_rate, target_sr=self.sampling_rate)
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        pad = n_fft // 2
+        y_const = np.pad(y, pad, mode="constant")  # STFT and RMS padding (librosa default)
+        frames = np.lib.stride_tricks.sliding_window_view(y_const, n_fft)[::hop]
+        n_frames = frames.shape[0]
+
+        log_mel = np.empty((n_frames, self.config.n_mels), dtype=np.float32)
+        rms = np.empty(n_frames, dtype=np.float32)
+        for start in range(0, n_frames, _BLOCK_FRAMES):
+            block = frames[start:start + _BLOCK_FRAMES]
+            spectrum = scipy.fft.rfft(block * self.window, axis=1)
+            power = spectrum.real**2 + spectrum.imag**2
+            mel = power.astype(np.float32, copy=False) @ self.mel_basis_t
+            log_mel[start:start + len(block)] = 10.0 * np.log10(np.maximum(mel, _AMIN))
+            rms[start:start + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block) / n_fft)
+        np.maximum(log_mel, log_mel.max() - _TOP_DB, out=log_mel)
+        mfcc = log_mel @ self.dct_t
+
+        # Zero crossings, librosa-style: |x| <= threshold counts as zero, zero counts as
+        # positive, so a sample is "negative" iff x < -threshold. Edge padding repeats the
+        # end samples and adds no crossing, so crossings are found on y and shifted by pad.
+        negative = y < -_ZC_THRESHOLD
+        crossing_at = np.flatnonzero(negative[1:] != negative[:-1]) + 1 + pad
+        starts = np.arange(n_frames) * hop
+        # a frame counts crossings into its samples 1..n_fft-1 (not into its first sample)
+        counts = np.searchsorted(crossing_at, starts + n_fft) - np.searchsorted(crossing_at, starts + 1)
+        zcr = counts / n_fft
+
+        out = np.empty((n_frames, self.dim), dtype=np.float32)
+        out[:, : self.config.n_mfcc] = mfcc
+        out[:, -2] = rms
+        out[:, -1] = zcr
+        return out

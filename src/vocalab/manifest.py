@@ -1,0 +1,203 @@
+"""The validated utterance manifest: one row per usable audio file.
+
+Columns (in order): ``utt_id, path, dataset, speaker, label, duration_s,
+sample_rate, channels, format, subtype`` followed by corpus extras (gender,
+intensity, statement, ...). Rows are sorted by ``utt_id``, ids are unique and
+paths are relative to the project root.
+
+Every file the corpus scanner finds is either a manifest row or a row of the
+rejects table with a reason -- never silently dropped. The speaker split is a
+separate table (see :mod:`vocalab.splits`) so that re-splitting does not
+invalidate the features extracted from the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from tqdm import tqdm
+
+from vocalab.audio import read_info
+from vocalab.datasets.base import Candidate
+from vocalab.errors import AudioError, ManifestError
+
+CORE_COLUMNS = [
+    "utt_id", "path", "dataset", "speaker", "label",
+    "duration_s", "sample_rate", "channels", "format", "subtype",
+]
+REJECT_COLUMNS = ["path", "utt_id", "reason", "detail"]
+
+# reasons a file is rejected, as written in the rejects table and counted in metrics
+UNPARSEABLE = "unparseable_name"
+UNREADABLE = "unreadable"
+EMPTY = "empty"
+SILENT = "silent"
+NON_FINITE = "non_finite"
+DUPLICATE = "duplicate_utt_id"
+
+
+def _relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` in POSIX form (absolute if outside ``root``)."""
+    path = Path(os.path.abspath(path))
+    try:
+        return path.relative_to(Path(os.path.abspath(root))).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def inspect_file(path: Path) -> tuple[dict[str, Any] | None, tuple[str, str] | None]:
+    """Read a file's header and decode it once to prove it is usable.
+
+    Returns ``(fields, None)`` for a good file or ``(None, (reason, detail))``.
+    """
+    try:
+        info = read_info(path)
+    except AudioError as err:
+        return None, (UNREADABLE, str(err))
+    if info.num_frames == 0:
+        return None, (EMPTY, f"'{path}' has a valid header but 0 samples")
+    try:
+        peak = 0.0
+        finite = True
+        for block in sf.blocks(str(path), blocksize=1 << 16, dtype="float32", always_2d=True):
+            finite = finite and bool(np.isfinite(block).all())
+            peak = max(peak, float(np.max(np.abs(block))) if block.size else 0.0)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        return None, (UNREADABLE, f"'{path}' has a header but its samples cannot be decoded ({err})")
+    if not finite:
+        return None, (NON_FINITE, f"'{path}' holds NaN or infinite samples")
+    if peak == 0.0:
+        return None, (SILENT, f"'{path}' is digital silence (every sample is zero)")
+    return {
+        "duration_s": round(info.duration_s, 6),
+        "sample_rate": info.sample_rate,
+        "channels": info.channels,
+        "format": info.format,
+        "subtype": info.subtype,
+    }, None
+
+
+def build_manifest(
+    candidates: Iterable[Candidate], *, dataset: str, root: Path = Path("."), progress: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Turn scanned candidates into ``(manifest, rejects)`` tables.
+
+    Parameters
+    ----------
+    candidates : iterable of Candidate
+        What a corpus layout found; those with a ``reason`` are rejected as they are.
+    dataset : str
+        Written in the ``dataset`` column.
+    root : Path
+        Paths are stored relative to this folder (the project root).
+    """
+    rows: list[dict[str, Any]] = []
+    rejects: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    candidates = list(candidates)
+    for cand in tqdm(candidates, desc="validate audio", unit="file", disable=not progress):
+        rel = _relative(cand.path, root)
+        if cand.reason is not None:
+            rejects.append({"path": rel, "utt_id": "", "reason": UNPARSEABLE, "detail": cand.reason})
+            continue
+        assert cand.utt_id is not None and cand.speaker is not None and cand.label is not None
+        if cand.utt_id in seen:
+            rejects.append({
+                "path": rel, "utt_id": cand.utt_id, "reason": DUPLICATE,
+                "detail": f"utt_id '{cand.utt_id}' already used by '{seen[cand.utt_id]}'",
+            })
+            continue
+        fields, problem = inspect_file(cand.path)
+        if problem is not None:
+            rejects.append({"path": rel, "utt_id": cand.utt_id, "reason": problem[0], "detail": problem[1]})
+            continue
+        seen[cand.utt_id] = rel
+        rows.append({
+            "utt_id": cand.utt_id, "path": rel, "dataset": dataset,
+            "speaker": cand.speaker, "label": cand.label, **fields, **cand.extras,
+        })
+    manifest = pd.DataFrame(rows)
+    if manifest.empty:
+        raise ManifestError(
+            f"no usable audio found for dataset '{dataset}' "
+            f"({len(rejects)} file(s) rejected). Check data.path / data.layout and the rejects file."
+        )
+    extras = [c for c in manifest.columns if c not in CORE_COLUMNS]
+    manifest = manifest[CORE_COLUMNS + extras].sort_values("utt_id", kind="stable")
+    manifest = manifest.reset_index(drop=True)
+    rejects_df = pd.DataFrame(rejects, columns=REJECT_COLUMNS).sort_values("path", kind="stable")
+    validate_manifest(manifest)
+    return manifest, rejects_df.reset_index(drop=True)
+
+
+def validate_manifest(manifest: pd.DataFrame, *, source: str = "manifest", check_files: bool = False) -> None:
+    """Check the manifest contract; raise ManifestError naming the first problem."""
+    missing = [c for c in CORE_COLUMNS if c not in manifest.columns]
+    if missing:
+        raise ManifestError(
+            f"{source} lacks column(s) {missing}. Rebuild it with the 'manifest' stage (dvc repro manifest)."
+        )
+    if manifest.empty:
+        raise ManifestError(f"{source} has no rows. Check the corpus and the rejects file.")
+    for column in ("utt_id", "path", "speaker", "label"):
+        blank = manifest[column].isna() | (manifest[column].astype(str).str.strip() == "")
+        if blank.any():
+            row = int(np.flatnonzero(blank.to_numpy())[0])
+            raise ManifestError(f"{source} row {row} has an empty '{column}'. Fix or remove that row.")
+    duplicated = manifest["utt_id"][manifest["utt_id"].duplicated()]
+    if not duplicated.empty:
+        raise ManifestError(f"{source} has duplicate utt_id '{duplicated.iloc[0]}'. Ids must be unique.")
+    if not manifest["utt_id"].is_monotonic_increasing:
+        raise ManifestError(f"{source} is not sorted by utt_id. Rebuild it with the 'manifest' stage.")
+    bad = manifest[~(manifest["duration_s"] > 0)]
+    if not bad.empty:
+        raise ManifestError(
+            f"{source}: utterance '{bad['utt_id'].iloc[0]}' has duration_s={bad['duration_s'].iloc[0]}; "
+            f"durations must be positive."
+        )
+    if check_files:
+        for path in manifest["path"]:
+            if not Path(path).is_file():
+                raise ManifestError(
+                    f"{source} lists '{path}', which does not exist. Re-run 'dvc repro' "
+                    f"from the project root so the corpus is downloaded again."
+                )
+
+
+def write_manifest(manifest: pd.DataFrame, path: Path) -> None:
+    validate_manifest(manifest, source=str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    manifest.to_csv(path, index=False)
+
+
+def read_manifest(path: Path, *, check_files: bool = False) -> pd.DataFrame:
+    """Read and validate a manifest CSV."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"manifest '{path}' not found. Build it with: dvc repro manifest")
+    manifest = pd.read_csv(path, dtype={"utt_id": str, "path": str, "speaker": str, "label": str},
+                           keep_default_na=False, na_values=[""])
+    validate_manifest(manifest, source=str(path), check_files=check_files)
+    return manifest
+
+
+def manifest_summary(manifest: pd.DataFrame, rejects: pd.DataFrame, *, n_other_files: int) -> dict[str, Any]:
+    """Counts for ``metrics/manifest.json``: what was found, kept and rejected (and why)."""
+    return {
+        "n_audio_files": int(len(manifest) + len(rejects)),
+        "n_utterances": int(len(manifest)),
+        "n_rejected": int(len(rejects)),
+        "rejected_by_reason": dict(sorted(Counter(rejects["reason"]).items())),
+        "n_other_files": int(n_other_files),
+        "n_speakers": int(manifest["speaker"].nunique()),
+        "n_labels": int(manifest["label"].nunique()),
+        "total_duration_s": round(float(manifest["duration_s"].sum()), 3),
+        "label_counts": {str(k): int(v) for k, v in sorted(Counter(manifest["label"]).items())},
+        "sample_rates": {str(k): int(v) for k, v in sorted(Counter(manifest["sample_rate"]).items())},
+    }

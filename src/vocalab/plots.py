@@ -1,0 +1,86 @@
+"""Figures a researcher would rather look at than read (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+_DPI = 120
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI, metadata={"Software": None})  # no version stamp: reproducible bytes
+    plt.close(fig)
+
+
+def duration_histogram(manifest: pd.DataFrame, path: Path, *, short_threshold_s: float) -> None:
+    """Histogram of durations (all clips) with per-label box plots beneath it."""
+    labels = sorted(manifest["label"].unique())
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), height_ratios=[1.1, 1])
+    durations = manifest["duration_s"].to_numpy()
+    top.hist(durations, bins=min(60, max(10, len(durations) // 10)), color="#4C72B0", edgecolor="white")
+    top.axvline(short_threshold_s, color="#C44E52", linestyle="--",
+                label=f"{short_threshold_s:g} s (VGGish window): {(durations < short_threshold_s).sum()} shorter")
+    top.axvline(np.median(durations), color="black", linewidth=1,
+                label=f"median {np.median(durations):.2f} s")
+    top.set(xlabel="duration (s)", ylabel="clips", title=f"Clip durations (n={len(durations)})")
+    top.legend(frameon=False)
+    data = [manifest.loc[manifest["label"] == lab, "duration_s"].to_numpy() for lab in labels]
+    bottom.boxplot(data, vert=False, tick_labels=labels, showfliers=True)
+    bottom.axvline(short_threshold_s, color="#C44E52", linestyle="--")
+    bottom.set(xlabel="duration (s)", title="Duration by label")
+    _save(fig, path)
+
+
+def class_balance(manifest: pd.DataFrame, path: Path, *, splits: pd.DataFrame | None = None) -> None:
+    """Clips per label, stacked by split when a split table is given."""
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    labels = sorted(manifest["label"].unique())
+    if splits is None:
+        counts = manifest["label"].value_counts().reindex(labels, fill_value=0)
+        ax.bar(labels, counts.to_numpy(), color="#4C72B0")
+        for x, v in enumerate(counts.to_numpy()):
+            ax.text(x, v, str(v), ha="center", va="bottom", fontsize=9)
+    else:
+        merged = manifest[["utt_id", "label"]].merge(splits[["utt_id", "split"]], on="utt_id")
+        table = pd.crosstab(merged["label"], merged["split"]).reindex(labels, fill_value=0)
+        bottom = np.zeros(len(labels))
+        for name, colour in (("train", "#4C72B0"), ("validation", "#DD8452"), ("test", "#55A868")):
+            if name in table:
+                ax.bar(labels, table[name].to_numpy(), bottom=bottom, label=name, color=colour)
+                bottom += table[name].to_numpy()
+        ax.legend(frameon=False)
+    ax.set(ylabel="clips", title="Class balance")
+    ax.tick_params(axis="x", rotation=30)
+    _save(fig, path)
+
+
+def confusion_matrix(matrix: np.ndarray, labels: Sequence[str], path: Path, *, title: str) -> None:
+    """Counts and row-normalised recall side by side."""
+    matrix = np.asarray(matrix)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        normalised = np.nan_to_num(matrix / matrix.sum(axis=1, keepdims=True))
+    size = max(5.0, 0.55 * len(labels) + 2.5)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size, size))
+    for ax, values, name, fmt in ((axes[0], matrix, "counts", "d"), (axes[1], normalised, "recall (row-normalised)", ".2f")):
+        image = ax.imshow(values, cmap="Blues", vmin=0)
+        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set(xlabel="predicted", ylabel="true", title=name)
+        threshold = values.max() / 2 if values.size else 0
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                ax.text(j, i, format(values[i, j], fmt), ha="center", va="center", fontsize=8,
+                        color="white" if values[i, j] > threshold else "black")
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.suptitle(title)
+    _save(fig, path)

@@ -1,0 +1,34 @@
+"""Shared plumbing for the thin scripts in ``stages/``: arguments, errors, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from vocalab.errors import VocalabError
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the ``--params`` option every stage takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    return parser
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON (parents created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run a stage; a VocalabError becomes one clear line on stderr and exit code 2."""
+    try:
+        main()
+    except VocalabError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,86 @@
+"""Fit a classifier on one feature store's training split and save it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from vocalab.errors import FeatureStoreError, VocalabError
+from vocalab.features.store import FeatureStore
+from vocalab.models import TrainConfig, build_classifier
+from vocalab.params import to_dict
+
+MODEL_FILE = "model.joblib"
+INFO_FILE = "model.json"
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """Pooled features of one split, aligned by utt_id with the manifest."""
+
+    features: np.ndarray  # [shape=(n, 2 * dim)]
+    labels: np.ndarray  # [shape=(n,)]
+    utt_ids: list[str]
+    speakers: list[str]
+
+
+def split_data(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, split: str) -> SplitData:
+    """The rows of ``split``, looked up in ``store`` by utt_id (never by position)."""
+    table = manifest[["utt_id", "speaker", "label"]].merge(
+        splits[["utt_id", "split"]], on="utt_id", validate="one_to_one"
+    )
+    table = table[table["split"] == split]
+    rows = store.index_of(table["utt_id"].tolist())
+    features = np.asarray(store.pooled[rows], dtype=np.float64)
+    if not np.isfinite(features).all():
+        bad = table["utt_id"].iloc[int(np.flatnonzero(~np.isfinite(features).all(axis=1))[0])]
+        raise FeatureStoreError(
+            f"feature store '{store.root}' holds NaN/inf for utterance '{bad}'. Check that file's audio."
+        )
+    return SplitData(features, table["label"].to_numpy(dtype=str), table["utt_id"].tolist(),
+                     table["speaker"].tolist())
+
+
+def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, config: TrainConfig,
+          out_dir: Path) -> dict[str, Any]:
+    """Fit on the training split and write ``model.joblib`` + ``model.json`` to ``out_dir``."""
+    data = split_data(store, manifest, splits, "train")
+    classes = sorted(set(manifest["label"]))
+    missing = sorted(set(classes) - set(data.labels))
+    if len(data.labels) == 0:
+        raise VocalabError("the training split is empty. Check the 'split' params and metrics/split.json.")
+    if missing:
+        raise VocalabError(
+            f"label(s) {missing} have no training utterance, so no model can learn them. "
+            f"Change split.seed or the split fractions so every label is in train."
+        )
+    model = build_classifier(config)
+    model.fit(data.features, data.labels)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, out_dir / MODEL_FILE)
+    info = {
+        "feature_set": store.meta["feature_set"],
+        "classes": [str(c) for c in model.classes_],
+        "train": to_dict(config),
+        "features": store.meta,
+        "n_train": len(data.labels),
+        "n_train_speakers": len(set(data.speakers)),
+        "n_features": int(data.features.shape[1]),
+    }
+    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return info
+
+
+def load_model(model_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """Load a model saved by :func:`train` (a pickle: only load models this project wrote)."""
+    model_dir = Path(model_dir)
+    if not (model_dir / MODEL_FILE).is_file() or not (model_dir / INFO_FILE).is_file():
+        raise VocalabError(f"no trained model in '{model_dir}'. Train it with: dvc repro train")
+    info = json.loads((model_dir / INFO_FILE).read_text(encoding="utf-8"))
+    return joblib.load(model_dir / MODEL_FILE), info

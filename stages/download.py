@@ -1,0 +1,31 @@
+"""download: put the corpus in data/raw (generate the synthetic one, or copy a local one)."""
+
+import shutil
+from pathlib import Path
+
+from vocalab import stage
+from vocalab.datasets import DataConfig
+from vocalab.params import load_section
+
+
+def main() -> None:
+    parser = stage.parser(__doc__)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    config = load_section(DataConfig, "data", args.params)
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    if config.source == "synthetic":
+        from vocalab.datasets.synthetic import generate
+
+        n = generate(config.synthetic, args.out)
+        print(f"download: generated {n} synthetic clips in {args.out}")
+    else:
+        from vocalab.datasets.local import copy_corpus
+
+        n = copy_corpus(Path(config.path), args.out)
+        print(f"download: copied {n} files from {config.path} to {args.out}")
+
+
+if __name__ == "__main__":
+    stage.run(main)

@@ -1,0 +1,31 @@
+"""manifest: validate every audio file of data/raw into data/manifest.csv (+ rejects)."""
+
+from pathlib import Path
+
+from vocalab import stage
+from vocalab.datasets import DataConfig, scan_corpus
+from vocalab.datasets.base import count_other_files
+from vocalab.manifest import build_manifest, manifest_summary, write_manifest
+from vocalab.params import load_section
+
+
+def main() -> None:
+    parser = stage.parser(__doc__)
+    parser.add_argument("--raw", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--rejects", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    args = parser.parse_args()
+    config = load_section(DataConfig, "data", args.params)
+    candidates = scan_corpus(args.raw, layout=config.layout, dataset=config.dataset)
+    manifest, rejects = build_manifest(candidates, dataset=config.dataset)
+    write_manifest(manifest, args.out)
+    rejects.to_csv(args.rejects, index=False)
+    summary = manifest_summary(manifest, rejects, n_other_files=count_other_files(args.raw))
+    stage.write_json(args.metrics, summary)
+    print(f"manifest: {summary['n_utterances']} utterances, {summary['n_speakers']} speakers, "
+          f"{summary['n_rejected']} rejected (see {args.rejects})")
+
+
+if __name__ == "__main__":
+    stage.run(main)
