@@ -35,7 +35,7 @@ def duration_histogram(manifest: pd.DataFrame, path: Path, *, short_threshold_s:
     top.set(xlabel="duration (s)", ylabel="clips", title=f"Clip durations (n={len(durations)})")
     top.legend(frameon=False)
     data = [manifest.loc[manifest["label"] == lab, "duration_s"].to_numpy() for lab in labels]
-    bottom.boxplot(data, vert=False, tick_labels=labels, showfliers=True)
+    bottom.boxplot(data, orientation="horizontal", tick_labels=labels, showfliers=True)
     bottom.axvline(short_threshold_s, color="#C44E52", linestyle="--")
     bottom.set(xlabel="duration (s)", title="Duration by label")
     _save(fig, path)

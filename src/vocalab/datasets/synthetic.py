@@ -9,12 +9,17 @@ draws its own jitter, lead/trail silence and noise level, so the task is
 learnable but not trivial, and speaker-independent evaluation matters.
 
 The output is deterministic for a given config: every clip has its own RNG
-seeded from (seed, actor, clip fields).
+seeded from (seed, actor, clip fields), and is rendered in a fresh process,
+because libespeak-ng keeps static state (its pitch-flutter position) that
+makes a sentence come out a few samples different each time it is spoken in
+the same process, and that no API call resets.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import json
+import multiprocessing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +30,7 @@ from tqdm import tqdm
 from vocalab.datasets import SyntheticConfig
 from vocalab.datasets.ravdess import EMOTION_CODES, STATEMENTS, format_name
 from vocalab.espeak import Espeak, Prosody
+from vocalab.parallel import default_workers
 
 # (variant, accent) per actor; odd actors male, even female, as in RAVDESS.
 _MALE = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "david", "john", "iven", "norbert"]
@@ -163,18 +169,25 @@ def render_clip(
     return np.clip(signal, -1.0, 1.0).astype(np.float32)
 
 
-def generate(config: SyntheticConfig, root: Path, *, progress: bool = True) -> int:
+def _render_to_file(speaker: Speaker, clip: dict[str, int | str], config: SyntheticConfig, path: str) -> int:
+    """Worker: render one clip in a pristine espeak process and write it; return its rate."""
+    engine = Espeak.get()
+    samples = render_clip(speaker, clip, engine=engine, config=config)
+    sf.write(path, samples, engine.sample_rate, subtype="PCM_16")
+    return engine.sample_rate
+
+
+def generate(config: SyntheticConfig, root: Path, *, workers: int | None = None, progress: bool = True) -> int:
     """Write the corpus under ``root`` (``Actor_XX/03-01-...wav``); return the clip count.
 
     A ``synthetic.json`` beside the audio records the config and every speaker's voice.
     """
-    engine = Espeak.get()
     speakers = {s.actor: s for s in make_speakers(config)}
     plan = clip_plan(config)
     root.mkdir(parents=True, exist_ok=True)
-    for clip in tqdm(plan, desc="synthesise corpus", unit="clip", disable=not progress):
+    jobs = []
+    for clip in plan:
         speaker = speakers[int(clip["actor"])]
-        samples = render_clip(speaker, clip, engine=engine, config=config)
         folder = root / f"Actor_{speaker.actor:02d}"
         folder.mkdir(exist_ok=True)
         name = format_name(
@@ -182,10 +195,21 @@ def generate(config: SyntheticConfig, root: Path, *, progress: bool = True) -> i
             statement=int(clip["statement"]), repetition=int(clip["repetition"]),
             actor=speaker.actor,
         )
-        sf.write(folder / name, samples, engine.sample_rate, subtype="PCM_16")
+        jobs.append((speaker, clip, config, str(folder / name)))
+    # one fresh process per clip (see the module docstring); forkserver children start
+    # from a process that has never spoken, whatever this process has done before
+    workers = default_workers() if workers is None else workers
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["vocalab.datasets.synthetic"])
+    rates = set()
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, max_tasks_per_child=1) as pool:
+        futures = [pool.submit(_render_to_file, *job) for job in jobs]
+        for future in tqdm(cf.as_completed(futures), total=len(futures), desc="synthesise corpus",
+                           unit="clip", disable=not progress):
+            rates.add(future.result())
     description = {
         "generator": "vocalab synthetic (espeak-ng)",
-        "sample_rate": engine.sample_rate,
+        "sample_rate": rates.pop(),
         "config": asdict(config),
         "speakers": [asdict(s) for s in speakers.values()],
         "styles": {name: asdict(style) for name, style in STYLES.items()},

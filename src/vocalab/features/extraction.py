@@ -24,14 +24,15 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from vocalab.audio import load_audio
 from vocalab.errors import AudioError
 from vocalab.features.store import write_store
+from vocalab.parallel import default_workers, single_threaded_children
 
 DEFAULT_SCRATCH = Path("data/.scratch")
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class Extractor(Protocol):
@@ -81,19 +82,6 @@ class _AudioProgress:
 
     def close(self) -> None:
         self._bar.close()
-
-
-def default_workers() -> int:
-    """Worker processes: ``$VOCALAB_WORKERS`` if set, else the CPUs this process may use."""
-    env = os.environ.get("VOCALAB_WORKERS")
-    if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"VOCALAB_WORKERS={env!r} must be a positive integer.")
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def extract_files(extractor: Extractor, paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -163,30 +151,25 @@ def extract_manifest(
     bar = _AudioProgress(float(durations.sum()), desc=f"extract {extractor.name}", disable=not progress)
     bar.advance(resumed_audio_s)
     if workers <= 1 or len(pending) <= 1:
-        for shard_paths, target, audio_s in pending:
-            _run_shard(extractor, shard_paths, target)
-            bar.advance(audio_s)
+        # one BLAS thread, as in the workers: results are bit-identical whatever the worker count
+        with threadpool_limits(limits=1):
+            for shard_paths, target, audio_s in pending:
+                _run_shard(extractor, shard_paths, target)
+                bar.advance(audio_s)
     else:
-        saved = {name: os.environ.get(name) for name in _THREAD_VARS}
-        os.environ.update({name: "1" for name in _THREAD_VARS})  # one BLAS thread per worker
-        try:
-            context = multiprocessing.get_context("spawn")
-            with cf.ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context) as pool:
-                futures = {pool.submit(_run_shard, extractor, p, t): a for p, t, a in pending}
-                try:
-                    for future in cf.as_completed(futures):
-                        future.result()
-                        bar.advance(futures[future])
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
-                    raise
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        context = multiprocessing.get_context("spawn")
+        with single_threaded_children(), cf.ProcessPoolExecutor(
+            max_workers=min(workers, len(pending)), mp_context=context
+        ) as pool:
+            futures = {pool.submit(_run_shard, extractor, p, t): a for p, t, a in pending}
+            try:
+                for future in cf.as_completed(futures):
+                    future.result()
+                    bar.advance(futures[future])
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
     bar.close()
 
     shard_files = [s[1] for s in shards]

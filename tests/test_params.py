@@ -1,0 +1,118 @@
+from dataclasses import dataclass
+from typing import Literal
+
+import pytest
+
+from vocalab.datasets import DataConfig
+from vocalab.errors import ParamsError
+from vocalab.features.handcrafted import HandcraftedConfig
+from vocalab.models import TrainConfig
+from vocalab.params import bounded, from_mapping, load_params, load_section, nested
+from vocalab.splits import SplitConfig
+
+
+@dataclass(frozen=True)
+class Inner:
+    depth: int = bounded(3, ge=1)
+
+
+@dataclass(frozen=True)
+class Outer:
+    rate: float = bounded(0.5, gt=0.0, lt=1.0)
+    count: int = bounded(2, ge=1, le=10)
+    mode: Literal["fast", "slow"] = "fast"
+    name: str | None = None
+    items: tuple[str, ...] = ("a",)
+    inner: Inner = nested(Inner)
+
+
+def test_defaults_fill_missing_keys():
+    config = from_mapping(Outer, {"count": 4}, section="outer")
+    assert config == Outer(count=4)
+
+
+def test_unknown_key_is_named_with_a_suggestion():
+    with pytest.raises(ParamsError, match=r"unknown params key 'outer\.cout'.*Did you mean 'outer\.count'"):
+        from_mapping(Outer, {"cout": 3}, section="outer")
+
+
+def test_out_of_range_names_key_value_and_range():
+    with pytest.raises(ParamsError, match=r"'outer\.count' = 11 is out of range: it must be >= 1 and <= 10"):
+        from_mapping(Outer, {"count": 11}, section="outer")
+    with pytest.raises(ParamsError, match=r"'outer\.rate' = 1\.0 is out of range"):
+        from_mapping(Outer, {"rate": 1.0}, section="outer")
+
+
+def test_wrong_types_are_refused():
+    with pytest.raises(ParamsError, match=r"'outer\.count' = 'three'.*expected an integer"):
+        from_mapping(Outer, {"count": "three"}, section="outer")
+    with pytest.raises(ParamsError, match=r"'outer\.count' = True"):
+        from_mapping(Outer, {"count": True}, section="outer")
+    with pytest.raises(ParamsError, match=r"'outer\.items'.*YAML list"):
+        from_mapping(Outer, {"items": "a"}, section="outer")
+    with pytest.raises(ParamsError, match=r"section 'outer' must be a mapping"):
+        from_mapping(Outer, [1, 2], section="outer")
+
+
+def test_choice_and_nested_sections():
+    with pytest.raises(ParamsError, match=r"'outer\.mode' = 'fats' is not allowed.*Did you mean 'fast'"):
+        from_mapping(Outer, {"mode": "fats"}, section="outer")
+    with pytest.raises(ParamsError, match=r"'outer\.inner\.depth' = 0 is out of range"):
+        from_mapping(Outer, {"inner": {"depth": 0}}, section="outer")
+    with pytest.raises(ParamsError, match=r"unknown params key 'outer\.inner\.width'"):
+        from_mapping(Outer, {"inner": {"width": 1}}, section="outer")
+
+
+def test_integral_float_is_accepted_as_int():
+    assert from_mapping(Outer, {"count": 4.0}, section="outer").count == 4
+
+
+def test_handcrafted_cross_checks():
+    with pytest.raises(ParamsError, match=r"features\.n_mfcc' = 40 exceeds 'features\.n_mels' = 20"):
+        from_mapping(HandcraftedConfig, {"n_mfcc": 40, "n_mels": 20}, section="features")
+    with pytest.raises(ParamsError, match=r"features\.fmax' = 9000\.0 exceeds the Nyquist frequency"):
+        from_mapping(HandcraftedConfig, {"fmax": 9000}, section="features")
+    with pytest.raises(ParamsError, match=r"features\.hop_length' = 4096 is larger than"):
+        from_mapping(HandcraftedConfig, {"hop_length": 4096}, section="features")
+
+
+def test_split_fractions_must_leave_training_data():
+    with pytest.raises(ParamsError, match=r"leave nothing to train on"):
+        from_mapping(SplitConfig, {"test_fraction": 0.6, "validation_fraction": 0.4}, section="split")
+
+
+def test_local_source_needs_an_existing_path(tmp_path):
+    with pytest.raises(ParamsError, match=r"'data\.path' is required when data\.source is 'local'"):
+        from_mapping(DataConfig, {"source": "local"}, section="data")
+    with pytest.raises(ParamsError, match=r"'data\.path' = .* is not a folder"):
+        from_mapping(DataConfig, {"source": "local", "path": str(tmp_path / "nope")}, section="data")
+    config = from_mapping(DataConfig, {"source": "local", "path": str(tmp_path)}, section="data")
+    assert config.dataset == "ravdess"
+
+
+def test_unknown_feature_set_is_refused():
+    with pytest.raises(ParamsError, match=r"unknown feature set 'mfcc'; available: handcrafted"):
+        from_mapping(TrainConfig, {"feature_sets": ["mfcc"]}, section="train")
+    with pytest.raises(ParamsError, match=r"lists a feature set twice"):
+        from_mapping(TrainConfig, {"feature_sets": ["handcrafted", "handcrafted"]}, section="train")
+
+
+def test_params_file_errors(tmp_path):
+    with pytest.raises(ParamsError, match=r"params file .* not found"):
+        load_params(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("features: [unclosed\n")
+    with pytest.raises(ParamsError, match=r"is not valid YAML"):
+        load_params(bad)
+    partial = tmp_path / "partial.yaml"
+    partial.write_text("data: {}\n")
+    with pytest.raises(ParamsError, match=r"section 'features' is missing"):
+        load_section(HandcraftedConfig, "features", partial)
+
+
+def test_project_params_file_is_valid():
+    from tests.conftest import REPO_ROOT
+
+    for cls, section in ((DataConfig, "data"), (SplitConfig, "split"),
+                         (HandcraftedConfig, "features"), (TrainConfig, "train")):
+        load_section(cls, section, REPO_ROOT / "params.yaml")

@@ -1,0 +1,39 @@
+"""The stage scripts turn bad input into one clear line and exit code 2."""
+
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT
+
+
+def run_stage(script, *args, cwd):
+    return subprocess.run([sys.executable, str(REPO_ROOT / "stages" / script), *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_unknown_param_key_stops_the_stage(tmp_path):
+    (tmp_path / "params.yaml").write_text("features:\n  n_mfccs: 40\n")
+    result = run_stage("extract_handcrafted.py", "--manifest", "m.csv", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "error: unknown params key 'features.n_mfccs'. Did you mean 'features.n_mfcc'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_manifest_names_the_fix(tmp_path):
+    (tmp_path / "params.yaml").write_text("split: {}\n")
+    result = run_stage("split.py", "--manifest", "data/manifest.csv", "--out", "s.csv",
+                       "--metrics", "m.json", "--plot", "p.png", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "manifest 'data/manifest.csv' not found. Build it with: dvc repro manifest" in result.stderr
+
+
+def test_local_corpus_download_and_manifest(ravdess_tree, tmp_path):
+    (tmp_path / "params.yaml").write_text(f"data:\n  source: local\n  path: {ravdess_tree}\n  layout: ravdess\n")
+    result = run_stage("download.py", "--out", "data/raw", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "copied 24 files" in result.stdout
+    result = run_stage("manifest.py", "--raw", "data/raw", "--out", "data/manifest.csv",
+                       "--rejects", "data/rejects.csv", "--metrics", "metrics/manifest.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "manifest: 24 utterances, 4 speakers, 0 rejected" in result.stdout
+    assert (ravdess_tree / "Actor_01").is_dir()  # the original is untouched

@@ -1,0 +1,91 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vocalab.errors import FeatureStoreError, VocalabError
+from vocalab.evaluation import classification_metrics, evaluate
+from vocalab.features.store import FeatureStore, write_store
+from vocalab.models import TrainConfig
+from vocalab.training import load_model, split_data, train
+
+
+def test_metrics_known_answers():
+    y_true = ["a", "a", "a", "a", "b", "b", "c", "c"]
+    y_pred = ["a", "a", "a", "b", "b", "a", "c", "c"]
+    m = classification_metrics(y_true, y_pred, ["a", "b", "c"])
+    assert m["accuracy"] == 0.75
+    assert m["per_class_recall"] == {"a": 0.75, "b": 0.5, "c": 1.0}
+    assert m["uar"] == pytest.approx((0.75 + 0.5 + 1.0) / 3, abs=1e-4)
+    assert m["confusion"] == [[3, 1, 0], [1, 1, 0], [0, 0, 2]]
+    # macro-F1: a: p=3/4 r=3/4 -> .75; b: p=1/2 r=1/2 -> .5; c: 1
+    assert m["macro_f1"] == pytest.approx(0.75, abs=1e-4)
+
+
+@pytest.fixture
+def toy(tmp_path):
+    """6 speakers x 6 utterances, 2 labels whose pooled features separate cleanly."""
+    rng = np.random.default_rng(1)
+    rows, frames = [], []
+    for s in range(6):
+        for i in range(6):
+            label = "hi" if i % 2 else "lo"
+            rows.append({"utt_id": f"s{s}_{i}", "speaker": f"s{s}", "label": label})
+            frames.append(rng.normal(3.0 if label == "hi" else -3.0, 1.0, (4, 3)).astype(np.float32))
+    manifest = pd.DataFrame(rows)
+    split = {"s0": "test", "s1": "test", "s2": "validation"}
+    splits = pd.DataFrame({"utt_id": manifest["utt_id"], "speaker": manifest["speaker"],
+                           "split": [split.get(s, "train") for s in manifest["speaker"]]})
+    # store rows in reverse order: lookups must go by utt_id, not position
+    order = list(range(len(rows)))[::-1]
+    write_store(tmp_path / "store", utt_ids=[rows[i]["utt_id"] for i in order],
+                frame_blocks=[(np.concatenate([frames[i] for i in order]), np.full(len(order), 4))],
+                total_frames=4 * len(order), dim=3, dtype="float32",
+                meta={"feature_set": "toy", "feature_names": ["x", "y", "z"], "pretrained": False})
+    return FeatureStore(tmp_path / "store"), manifest, splits
+
+
+def test_split_data_aligns_by_utt_id(toy):
+    store, manifest, splits = toy
+    data = split_data(store, manifest, splits, "test")
+    assert data.utt_ids == [f"s{s}_{i}" for s in (0, 1) for i in range(6)]
+    np.testing.assert_array_equal(data.features[0], store.pooled[store.index_of(["s0_0"])[0]])
+
+
+def test_train_then_evaluate_on_held_out_speakers(toy, tmp_path):
+    store, manifest, splits = toy
+    info = train(store, manifest, splits, TrainConfig(feature_sets=("handcrafted",)), tmp_path / "model")
+    assert info["n_train"] == 18 and info["n_train_speakers"] == 3 and info["n_features"] == 6
+    model, loaded = load_model(tmp_path / "model")
+    assert loaded["classes"] == ["hi", "lo"]
+    metrics, predictions, confusion = evaluate(model, loaded, store, manifest, splits)
+    assert metrics["uar"] == 1.0 and metrics["n_test"] == 12 and metrics["n_test_speakers"] == 2
+    assert metrics["speaker_overlap"] is False and metrics["pretrained"] is False
+    assert metrics["validation"]["accuracy"] == 1.0 and metrics["chance_uar"] == 0.5
+    assert confusion.tolist() == [[6, 0], [0, 6]]
+    assert set(predictions["speaker"]) == {"s0", "s1"}
+    json.dumps(metrics)  # plain JSON for dvc metrics
+
+
+def test_label_missing_from_train_is_an_error(toy, tmp_path):
+    store, manifest, splits = toy
+    manifest = manifest.copy()
+    manifest.loc[manifest["speaker"] == "s0", "label"] = "rare"
+    with pytest.raises(VocalabError, match=r"label\(s\) \['rare'\] have no training utterance"):
+        train(store, manifest, splits, TrainConfig(), tmp_path / "model")
+
+
+def test_store_from_another_manifest_is_refused(toy, tmp_path):
+    store, manifest, splits = toy
+    manifest = manifest.copy()
+    manifest.loc[18, "utt_id"] = "other"  # a training utterance
+    splits = splits.copy()
+    splits.loc[18, "utt_id"] = "other"
+    with pytest.raises(FeatureStoreError, match=r"lacks 1 utterance\(s\).*'other'"):
+        train(store, manifest, splits, TrainConfig(), tmp_path / "model")
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(VocalabError, match=r"no trained model in .*dvc repro train"):
+        load_model(tmp_path)
