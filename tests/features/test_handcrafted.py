@@ -83,3 +83,33 @@ def test_bad_signals_are_refused():
 def test_long_signal_processed_in_blocks_matches():
     y = speech_like(3, duration_s=40.0)  # > 1024 frames: crosses a block boundary
     np.testing.assert_allclose(extractor().extract(y, 16000), librosa_reference(y, 16000), atol=2e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"sampling_rate": 16000, "n_fft": 2048, "n_mels": 128},
+    {"sampling_rate": 22050, "n_fft": 512, "n_mels": 40, "fmin": 50.0, "fmax": 8000.0},
+    {"sampling_rate": 8000, "n_fft": 256, "n_mels": 20},
+])
+def test_mel_filterbank_equals_librosa(kwargs):
+    from vocalab.features.mel import mel_filterbank
+
+    ours = mel_filterbank(**kwargs)
+    reference = librosa.filters.mel(sr=kwargs["sampling_rate"], n_fft=kwargs["n_fft"], n_mels=kwargs["n_mels"],
+                                    fmin=kwargs.get("fmin", 0.0), fmax=kwargs.get("fmax"))
+    np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-8)
+
+
+def test_mel_scale_known_points():
+    from vocalab.features.mel import hz_to_mel, mel_to_hz
+
+    np.testing.assert_allclose(hz_to_mel(np.array([0.0, 1000.0])), [0.0, 15.0])  # linear: 200/3 Hz per mel
+    np.testing.assert_allclose(mel_to_hz(hz_to_mel(np.array([60.0, 440.0, 4000.0]))), [60.0, 440.0, 4000.0])
+
+
+def test_pure_tone_peaks_in_its_mel_band():
+    ex = extractor()
+    from vocalab.features.mel import mel_filterbank
+
+    bank = mel_filterbank(sampling_rate=16000, n_fft=2048, n_mels=128)
+    bin_1k = round(1000 * 2048 / 16000)
+    assert np.argmax(bank[:, bin_1k]) == np.argmax(np.asarray(ex.mel_basis_t.T.todense())[:, bin_1k])

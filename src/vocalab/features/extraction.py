@@ -17,13 +17,13 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
-import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
@@ -31,6 +31,9 @@ from vocalab.audio import load_audio
 from vocalab.errors import AudioError
 from vocalab.features.store import write_store
 from vocalab.parallel import default_workers, single_threaded_children
+
+if TYPE_CHECKING:  # pandas is heavy to import in every worker process
+    import pandas as pd
 
 DEFAULT_SCRATCH = Path("data/.scratch")
 
@@ -98,6 +101,16 @@ def extract_files(extractor: Extractor, paths: Sequence[str]) -> tuple[np.ndarra
     return np.concatenate(blocks), np.asarray(lengths, dtype=np.int64)
 
 
+# fork starts workers in milliseconds (spawn re-imports numpy/scipy in each, ~0.5 s);
+# where fork is unavailable or unsafe (macOS, Windows) use spawn
+_START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
+
+
+def _init_worker() -> None:
+    # a forked worker inherits the parent's BLAS thread pool: keep it to one thread
+    threadpool_limits(limits=1)
+
+
 def _run_shard(extractor: Extractor, paths: Sequence[str], target: str) -> str:
     frames, lengths = extract_files(extractor, paths)
     tmp = target + ".tmp.npz"
@@ -157,9 +170,9 @@ def extract_manifest(
                 _run_shard(extractor, shard_paths, target)
                 bar.advance(audio_s)
     else:
-        context = multiprocessing.get_context("spawn")
+        context = multiprocessing.get_context(_START_METHOD)
         with single_threaded_children(), cf.ProcessPoolExecutor(
-            max_workers=min(workers, len(pending)), mp_context=context
+            max_workers=min(workers, len(pending)), mp_context=context, initializer=_init_worker
         ) as pool:
             futures = {pool.submit(_run_shard, extractor, p, t): a for p, t, a in pending}
             try:

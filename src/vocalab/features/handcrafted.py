@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 import scipy.fft
-import scipy.signal
+import scipy.sparse
 
 from vocalab.audio import resample
 from vocalab.errors import AudioError, ParamsError
+from vocalab.features.mel import mel_filterbank
 from vocalab.params import bounded, to_dict
 
 _AMIN = 1e-10  # power floor before log, as librosa.power_to_db
@@ -81,16 +82,15 @@ class HandcraftedExtractor:
     frames_dtype = "float32"
 
     def __init__(self, config: HandcraftedConfig) -> None:
-        import librosa  # the filterbank definition only; imported here to keep workers light
-
         self.config = config
         self.sampling_rate = config.sample_rate
-        self.window = scipy.signal.get_window("hann", config.n_fft, fftbins=True).astype(np.float32)
-        self.mel_basis_t = np.ascontiguousarray(
-            librosa.filters.mel(
-                sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
-                fmin=config.fmin, fmax=config.fmax, dtype=np.float32,
-            ).T
+        # periodic Hann window, as scipy.signal.get_window("hann", n_fft) and librosa use
+        n = np.arange(config.n_fft)
+        self.window = (0.5 - 0.5 * np.cos(2.0 * np.pi * n / config.n_fft)).astype(np.float32)
+        # each FFT bin feeds at most two filters: a sparse product is ~2x faster than dense
+        self.mel_basis_t = scipy.sparse.csc_matrix(
+            mel_filterbank(sampling_rate=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
+                           fmin=config.fmin, fmax=config.fmax).T
         )
         dct = scipy.fft.dct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)
         self.dct_t = np.ascontiguousarray(dct[: config.n_mfcc].T.astype(np.float32))
@@ -149,7 +149,7 @@ class HandcraftedExtractor:
             block = frames[start:start + _BLOCK_FRAMES]
             spectrum = scipy.fft.rfft(block * self.window, axis=1)
             power = spectrum.real**2 + spectrum.imag**2
-            mel = power.astype(np.float32, copy=False) @ self.mel_basis_t
+            mel = np.asarray(power.astype(np.float32, copy=False) @ self.mel_basis_t)
             log_mel[start:start + len(block)] = 10.0 * np.log10(np.maximum(mel, _AMIN))
             rms[start:start + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block) / n_fft)
         np.maximum(log_mel, log_mel.max() - _TOP_DB, out=log_mel)
