@@ -17,6 +17,7 @@ def test_report_counts_short_clips_and_balance():
         "dataset": ["d"] * 4 + ["e"],
         "label": ["a", "a", "a", "b", "b"],
         "duration_s": [0.5, 0.97, 2.0, 3.0, 0.975],
+        "sample_rate": [16000] * 4 + [48000],
     })
     report = duration_report(manifest)
     assert report["short_clips"]["count"] == 2  # 0.975 itself is long enough for VGGish
@@ -25,4 +26,5 @@ def test_report_counts_short_clips_and_balance():
     assert report["class_balance"]["counts"] == {"a": 3, "b": 2}
     assert report["class_balance"]["imbalance_ratio"] == 1.5
     assert report["by_dataset"]["e"]["count"] == 1
+    assert report["sample_rates"] == {"16000": 4, "48000": 1}
     assert report["by_label"]["b"]["mean_s"] == pytest.approx(1.9875, abs=1e-4)

@@ -38,6 +38,8 @@ def duration_report(manifest: pd.DataFrame, *, short_threshold_s: float = VGGISH
     short = durations < short_threshold_s
     return {
         "overall": describe(durations),
+        "sample_rates": {str(k): int(v) for k, v in manifest["sample_rate"].value_counts().sort_index().items()}
+        if "sample_rate" in manifest else {},
         "by_dataset": {str(k): describe(g["duration_s"].to_numpy()) for k, g in manifest.groupby("dataset")},
         "by_label": {str(k): describe(g["duration_s"].to_numpy()) for k, g in manifest.groupby("label")},
         "class_balance": {

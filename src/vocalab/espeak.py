@@ -80,6 +80,7 @@ class Espeak:
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_Synth.argtypes = [
             ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
             ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
@@ -111,8 +112,13 @@ class Espeak:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
         return 0
 
-    def synthesize(self, text: str, *, voice: str, prosody: Prosody, ssml: bool = False) -> np.ndarray:
+    def synthesize(
+        self, text: str, *, voice: str, prosody: Prosody, ssml: bool = False, noise_seed: int = 0
+    ) -> np.ndarray:
         """Speak ``text`` with ``voice`` (e.g. ``"en-us+f3"``).
+
+        ``noise_seed`` seeds espeak's own noise source (breath, roughness), which it
+        otherwise seeds from the clock.
 
         Returns
         -------
@@ -133,6 +139,7 @@ class Espeak:
                 (_WORDGAP, prosody.word_gap_10ms),
             ):
                 self._lib.espeak_SetParameter(parameter, value, 0)
+            self._lib.espeak_ng_SetRandSeed(noise_seed)
             self._chunks = []
             data = text.encode("utf-8")
             flags = _CHARS_UTF8 | (_SSML if ssml else 0)

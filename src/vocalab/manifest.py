@@ -198,6 +198,4 @@ def manifest_summary(manifest: pd.DataFrame, rejects: pd.DataFrame, *, n_other_f
         "n_speakers": int(manifest["speaker"].nunique()),
         "n_labels": int(manifest["label"].nunique()),
         "total_duration_s": round(float(manifest["duration_s"].sum()), 3),
-        "label_counts": {str(k): int(v) for k, v in sorted(Counter(manifest["label"]).items())},
-        "sample_rates": {str(k): int(v) for k, v in sorted(Counter(manifest["sample_rate"]).items())},
     }

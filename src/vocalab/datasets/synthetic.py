@@ -9,7 +9,8 @@ draws its own jitter, lead/trail silence and noise level, so the task is
 learnable but not trivial, and speaker-independent evaluation matters.
 
 The output is deterministic for a given config: every clip has its own RNG
-seeded from (seed, actor, clip fields), and is rendered in a fresh process,
+seeded from (seed, actor, clip fields), which also seeds espeak's own noise
+source (otherwise seeded from the clock), and is rendered in a fresh process,
 because libespeak-ng keeps static state (its pitch-flutter position) that
 makes a sentence come out a few samples different each time it is spoken in
 the same process, and that no API call resets.
@@ -146,7 +147,8 @@ def render_clip(
     )
     final_pct = style.final_pitch_pct * scale + rng.normal(0, 5)
     text = _text(STATEMENTS[int(clip["statement"])], final_pct)
-    speech = engine.synthesize(text, voice=speaker.voice, prosody=prosody, ssml=True)
+    speech = engine.synthesize(text, voice=speaker.voice, prosody=prosody, ssml=True,
+                               noise_seed=int(rng.integers(2**31 - 1)))
     speech = speech.astype(np.float32) / 32768.0 * 0.8
 
     sample_rate = engine.sample_rate
