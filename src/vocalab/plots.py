@@ -53,13 +53,15 @@ def class_balance(manifest: pd.DataFrame, path: Path, *, splits: pd.DataFrame | 
     else:
         merged = manifest[["utt_id", "label"]].merge(splits[["utt_id", "split"]], on="utt_id")
         table = pd.crosstab(merged["label"], merged["split"]).reindex(labels, fill_value=0)
+        speakers = splits.groupby("split")["speaker"].nunique() if "speaker" in splits else {}
         bottom = np.zeros(len(labels))
         for name, colour in (("train", "#4C72B0"), ("validation", "#DD8452"), ("test", "#55A868")):
             if name in table:
-                ax.bar(labels, table[name].to_numpy(), bottom=bottom, label=name, color=colour)
+                legend = f"{name} ({speakers[name]} speakers)" if name in speakers else name
+                ax.bar(labels, table[name].to_numpy(), bottom=bottom, label=legend, color=colour)
                 bottom += table[name].to_numpy()
-        ax.legend(frameon=False)
-    ax.set(ylabel="clips", title="Class balance")
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set(ylabel="clips", title="Class balance" if splits is None else "Class balance by split")
     ax.tick_params(axis="x", rotation=30)
     _save(fig, path)
 
