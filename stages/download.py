@@ -9,9 +9,7 @@ from vocalab.params import load_section
 
 
 def main() -> None:
-    parser = stage.parser(__doc__)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    args = stage.parse_args(__doc__, "out")
     config = load_section(DataConfig, "data", args.params)
     if args.out.exists():
         shutil.rmtree(args.out)

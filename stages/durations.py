@@ -1,19 +1,12 @@
 """durations: duration statistics, short-clip counts and class balance, with plots."""
 
-from pathlib import Path
-
 from vocalab import plots, stage
 from vocalab.durations import VGGISH_WINDOW_S, duration_report
 from vocalab.manifest import read_manifest
 
 
 def main() -> None:
-    parser = stage.parser(__doc__)
-    parser.add_argument("--manifest", type=Path, required=True)
-    parser.add_argument("--metrics", type=Path, required=True)
-    parser.add_argument("--histogram", type=Path, required=True)
-    parser.add_argument("--balance", type=Path, required=True)
-    args = parser.parse_args()
+    args = stage.parse_args(__doc__, "manifest", "metrics", "histogram", "balance")
     manifest = read_manifest(args.manifest)
     report = duration_report(manifest, short_threshold_s=VGGISH_WINDOW_S)
     stage.write_json(args.metrics, report)

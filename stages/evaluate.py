@@ -1,7 +1,5 @@
 """evaluate: score a trained model on the held-out test speakers."""
 
-from pathlib import Path
-
 from vocalab import plots, stage
 from vocalab.evaluation import evaluate
 from vocalab.features.store import FeatureStore
@@ -11,15 +9,7 @@ from vocalab.training import load_model
 
 
 def main() -> None:
-    parser = stage.parser(__doc__)
-    parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--manifest", type=Path, required=True)
-    parser.add_argument("--splits", type=Path, required=True)
-    parser.add_argument("--metrics", type=Path, required=True)
-    parser.add_argument("--predictions", type=Path, required=True)
-    parser.add_argument("--plot", type=Path, required=True)
-    args = parser.parse_args()
+    args = stage.parse_args(__doc__, "model", "features", "manifest", "splits", "metrics", "predictions", "plot")
     model, info = load_model(args.model)
     manifest = read_manifest(args.manifest)
     splits = read_splits(args.splits, manifest)

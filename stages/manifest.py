@@ -1,7 +1,5 @@
 """manifest: validate every audio file of data/raw into data/manifest.csv (+ rejects)."""
 
-from pathlib import Path
-
 from vocalab import stage
 from vocalab.datasets import DataConfig, scan_corpus
 from vocalab.datasets.base import count_other_files
@@ -10,12 +8,7 @@ from vocalab.params import load_section
 
 
 def main() -> None:
-    parser = stage.parser(__doc__)
-    parser.add_argument("--raw", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--rejects", type=Path, required=True)
-    parser.add_argument("--metrics", type=Path, required=True)
-    args = parser.parse_args()
+    args = stage.parse_args(__doc__, "raw", "out", "rejects", "metrics")
     config = load_section(DataConfig, "data", args.params)
     candidates = scan_corpus(args.raw, layout=config.layout, dataset=config.dataset)
     manifest, rejects = build_manifest(candidates, dataset=config.dataset)

@@ -1,7 +1,5 @@
 """split: assign utterances to train/validation/test (speaker-independent by default)."""
 
-from pathlib import Path
-
 from vocalab import plots, stage
 from vocalab.manifest import read_manifest
 from vocalab.params import load_section
@@ -9,12 +7,7 @@ from vocalab.splits import SplitConfig, assign_splits, split_summary
 
 
 def main() -> None:
-    parser = stage.parser(__doc__)
-    parser.add_argument("--manifest", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--metrics", type=Path, required=True)
-    parser.add_argument("--plot", type=Path, required=True)
-    args = parser.parse_args()
+    args = stage.parse_args(__doc__, "manifest", "out", "metrics", "plot")
     config = load_section(SplitConfig, "split", args.params)
     manifest = read_manifest(args.manifest)
     splits = assign_splits(manifest, config)

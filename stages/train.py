@@ -1,7 +1,5 @@
 """train: fit the configured classifier on one feature set's training speakers."""
 
-from pathlib import Path
-
 from vocalab import stage
 from vocalab.features.store import FeatureStore
 from vocalab.manifest import read_manifest
@@ -12,12 +10,7 @@ from vocalab.training import train
 
 
 def main() -> None:
-    parser = stage.parser(__doc__)
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--manifest", type=Path, required=True)
-    parser.add_argument("--splits", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    args = stage.parse_args(__doc__, "features", "manifest", "splits", "out")
     config = load_section(TrainConfig, "train", args.params)
     manifest = read_manifest(args.manifest)
     info = train(FeatureStore(args.features), manifest, read_splits(args.splits, manifest), config, args.out)

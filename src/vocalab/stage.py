@@ -11,11 +11,16 @@ from typing import Any, Callable
 from vocalab.errors import VocalabError
 
 
-def parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the ``--params`` option every stage takes."""
+def parse_args(description: str, *paths: str) -> argparse.Namespace:
+    """Parse a stage's arguments: ``--params`` plus one required ``--<name> PATH`` per name.
+
+    Paths come from dvc.yaml, so they are never repeated in code.
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    return parser
+    for name in paths:
+        parser.add_argument(f"--{name}", type=Path, required=True)
+    return parser.parse_args()
 
 
 def write_json(path: Path, data: Any) -> None:
