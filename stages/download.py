@@ -1,6 +1,5 @@
 """download: put the corpus in data/raw (generate the synthetic one, or copy a local one)."""
 
-import shutil
 from pathlib import Path
 
 from vocalab import stage
@@ -11,8 +10,6 @@ from vocalab.params import load_section
 def main() -> None:
     args = stage.parse_args(__doc__, "out")
     config = load_section(DataConfig, "data", args.params)
-    if args.out.exists():
-        shutil.rmtree(args.out)
     if config.source == "synthetic":
         from vocalab.datasets.synthetic import generate
 

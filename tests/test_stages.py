@@ -37,3 +37,13 @@ def test_local_corpus_download_and_manifest(ravdess_tree, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "manifest: 24 utterances, 4 speakers, 0 rejected" in result.stdout
     assert (ravdess_tree / "Actor_01").is_dir()  # the original is untouched
+
+
+def test_download_never_deletes_a_corpus_inside_its_output(ravdess_tree, tmp_path):
+    raw = tmp_path / "data" / "raw"
+    raw.parent.mkdir(parents=True)
+    ravdess_tree.rename(raw)
+    (tmp_path / "params.yaml").write_text(f"data:\n  source: local\n  path: {raw}\n")
+    result = run_stage("download.py", "--out", "data/raw", cwd=tmp_path)
+    assert result.returncode == 2 and "overlaps the pipeline's corpus folder" in result.stderr
+    assert len(list(raw.rglob("*.wav"))) == 24

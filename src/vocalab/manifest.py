@@ -106,7 +106,8 @@ def build_manifest(
         if cand.reason is not None:
             rejects.append({"path": rel, "utt_id": "", "reason": UNPARSEABLE, "detail": cand.reason})
             continue
-        assert cand.utt_id is not None and cand.speaker is not None and cand.label is not None
+        if cand.utt_id is None or cand.speaker is None or cand.label is None:
+            raise ManifestError(f"the corpus layout gave '{rel}' no utt_id, speaker or label and no reason.")
         if cand.utt_id in seen:
             rejects.append({
                 "path": rel, "utt_id": cand.utt_id, "reason": DUPLICATE,

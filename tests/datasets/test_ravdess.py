@@ -41,3 +41,17 @@ def test_scan_parses_good_files_and_keeps_bad_ones_with_a_reason(tmp_path):
     assert (good.utt_id, good.speaker, good.label) == ("ravdess_03-01-05-01-01-01-01", "ravdess_01", "angry")
     bad = next(c for c in candidates if c.reason is not None)
     assert bad.path.name == "notes.wav"
+
+
+def test_local_copy_refuses_to_overlap_its_target(tmp_path):
+    from vocalab.datasets.local import copy_corpus
+    from vocalab.errors import ManifestError
+
+    write_wav(tmp_path / "data" / "raw" / "Actor_01" / "03-01-05-01-01-01-01.wav", tone(200), 16000)
+    with pytest.raises(ManifestError, match=r"overlaps the pipeline's corpus folder"):
+        copy_corpus(tmp_path / "data" / "raw", tmp_path / "data" / "raw", progress=False)
+    with pytest.raises(ManifestError, match=r"overlaps"):
+        copy_corpus(tmp_path / "data", tmp_path / "data" / "raw", progress=False)
+    assert copy_corpus(tmp_path / "data" / "raw", tmp_path / "copy", progress=False) == 1
+    with pytest.raises(ManifestError, match=r"holds no files"):
+        copy_corpus(tmp_path / "empty-does-not-exist", tmp_path / "copy2", progress=False)

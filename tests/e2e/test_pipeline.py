@@ -94,6 +94,11 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     changed = json.loads(diff)["metrics/handcrafted.json"]
     assert changed["n_features"] == {"old": 30, "new": 44, "diff": 14}
 
+    output = dvc(project, "exp", "run", "-S", "features.hop_length=256")
+    assert stages_run(output) == HANDCRAFTED_BRANCH
+    meta = json.loads((root / "data/features/handcrafted/meta.json").read_text())
+    assert meta["params"]["hop_length"] == 256 and meta["frames_per_second"] == 62.5
+
     shown = dvc(project, "exp", "show", "--csv")
     header, *rows = [line.split(",") for line in shown.strip().splitlines()]
     n_mfcc = header.index("features.n_mfcc")

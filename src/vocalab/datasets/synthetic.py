@@ -21,6 +21,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import multiprocessing
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -180,13 +181,16 @@ def _render_to_file(speaker: Speaker, clip: dict[str, int | str], config: Synthe
 
 
 def generate(config: SyntheticConfig, root: Path, *, workers: int | None = None, progress: bool = True) -> int:
-    """Write the corpus under ``root`` (``Actor_XX/03-01-...wav``); return the clip count.
+    """Write the corpus under ``root`` (``Actor_XX/03-01-...wav``), replacing what was
+    there; return the clip count.
 
     A ``synthetic.json`` beside the audio records the config and every speaker's voice.
     """
     speakers = {s.actor: s for s in make_speakers(config)}
     plan = clip_plan(config)
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
     jobs = []
     for clip in plan:
         speaker = speakers[int(clip["actor"])]
