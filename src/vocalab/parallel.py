@@ -1,12 +1,8 @@
-"""How many worker processes to use, and keeping each of them single-threaded."""
+"""How many worker processes to use."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-from typing import Iterator
-
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def default_workers() -> int:
@@ -20,19 +16,3 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-@contextlib.contextmanager
-def single_threaded_children() -> Iterator[None]:
-    """Processes started inside this block use one BLAS/OpenMP thread each,
-    so N workers on N cores do not oversubscribe them."""
-    saved = {name: os.environ.get(name) for name in _THREAD_VARS}
-    os.environ.update({name: "1" for name in _THREAD_VARS})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

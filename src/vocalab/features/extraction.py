@@ -30,7 +30,7 @@ from tqdm import tqdm
 from vocalab.audio import load_audio
 from vocalab.errors import AudioError
 from vocalab.features.store import write_store
-from vocalab.parallel import default_workers, single_threaded_children
+from vocalab.parallel import default_workers
 
 if TYPE_CHECKING:  # pandas is heavy to import in every worker process
     import pandas as pd
@@ -107,7 +107,8 @@ _START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 
 
 def _init_worker() -> None:
-    # a forked worker inherits the parent's BLAS thread pool: keep it to one thread
+    # one BLAS/OpenMP thread per worker, so N workers on N cores do not oversubscribe
+    # them (a forked worker would otherwise inherit the parent's thread pool)
     threadpool_limits(limits=1)
 
 
@@ -171,7 +172,7 @@ def extract_manifest(
                 bar.advance(audio_s)
     else:
         context = multiprocessing.get_context(_START_METHOD)
-        with single_threaded_children(), cf.ProcessPoolExecutor(
+        with cf.ProcessPoolExecutor(
             max_workers=min(workers, len(pending)), mp_context=context, initializer=_init_worker
         ) as pool:
             futures = {pool.submit(_run_shard, extractor, p, t): a for p, t, a in pending}

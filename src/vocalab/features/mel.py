@@ -18,8 +18,7 @@ def hz_to_mel(frequencies_hz: np.ndarray) -> np.ndarray:
     """Slaney mel scale: linear below 1 kHz, logarithmic above."""
     f = np.asarray(frequencies_hz, dtype=np.float64)
     linear = f / _F_SP
-    with np.errstate(divide="ignore"):
-        log = _MIN_LOG_MEL + np.log(np.maximum(f, 1e-12) / _MIN_LOG_HZ) / _LOG_STEP
+    log = _MIN_LOG_MEL + np.log(np.maximum(f, 1e-12) / _MIN_LOG_HZ) / _LOG_STEP  # floor: no log(0)
     return np.where(f >= _MIN_LOG_HZ, log, linear)
 
 
