@@ -1,9 +1,14 @@
-"""Benchmark: handcrafted extraction vs the per-file librosa loop of the notebooks.
+"""Benchmark: vocalab's extractors vs the per-file loops of the notebooks.
 
-Both run on the same files, in the same process, after a warm-up. Prints
-audio-seconds processed per wall-clock second and the ratio.
+For each feature set, the notebook approach and vocalab run on the same files, in
+the same process, after a warm-up. Prints audio-seconds processed per wall-clock
+second and the ratio.
 
-    python benchmarks/extraction.py [--manifest data/manifest.csv] [--limit N] [--workers N]
+- handcrafted: librosa mfcc/rms/zero_crossing_rate file by file.
+- wav2vec2: librosa.load + Wav2Vec2FeatureExtractor + Wav2Vec2Model, one file at
+  a time, on the same device, with the model of params.yaml (embeddings.wav2vec2).
+
+    python benchmarks/extraction.py [--sets handcrafted wav2vec2] [--limit N] [--workers N]
 
 Needs the manifest of a `dvc repro` run (`make repro`).
 """
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -40,45 +46,129 @@ def naive_loop(paths: list[str], config: HandcraftedConfig) -> list[np.ndarray]:
     return out
 
 
-def vocalab_run(manifest, config: HandcraftedConfig, workers: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        extract_manifest(manifest, HandcraftedExtractor(config), Path(tmp) / "store", workers=workers,
-                         scratch_root=Path(tmp) / "scratch", progress=False)
-        return time.perf_counter() - start
+def vocalab_run(manifest, extractor, workers: int) -> tuple[float, Path]:
+    """Seconds to build the store; the store is kept in a temp dir for comparisons."""
+    tmp = Path(tempfile.mkdtemp(prefix="vocalab-bench-"))
+    start = time.perf_counter()
+    extract_manifest(manifest, extractor, tmp / "store", workers=workers, scratch_root=tmp / "scratch",
+                     progress=False)
+    return time.perf_counter() - start, tmp / "store"
+
+
+def print_table(title: str, audio_s: float, rows: list[tuple[str, float]]) -> None:
+    naive_s = rows[0][1]
+    print(f"\n{title}")
+    width = max(len(name) for name, _ in rows)
+    print(f"{'':{width}s} {'wall s':>8s} {'audio-s/s':>10s} {'vs naive':>9s}")
+    for name, seconds in rows:
+        print(f"{name:{width}s} {seconds:8.2f} {audio_s / seconds:10.1f} {naive_s / seconds:8.2f}x")
+
+
+def bench_handcrafted(manifest, params: Path, workers: int) -> None:
+    config = load_section(HandcraftedConfig, "features", params)
+    paths = manifest["path"].tolist()
+    naive_loop(paths[:2], config)  # warm-up: librosa's numba kernels compile on first use
+    start = time.perf_counter()
+    naive_loop(paths, config)
+    naive_s = time.perf_counter() - start
+    extractor = HandcraftedExtractor(config)
+    single_s, store_dir = vocalab_run(manifest, extractor, workers=1)
+    shutil.rmtree(store_dir.parent)
+    parallel_s, store_dir = vocalab_run(manifest, extractor, workers=workers)
+    shutil.rmtree(store_dir.parent)
+    print_table(f"handcrafted ({config})", float(manifest["duration_s"].sum()), [
+        ("naive librosa loop (1 process)", naive_s),
+        ("vocalab, 1 worker", single_s),
+        (f"vocalab, {workers} workers", parallel_s),
+    ])
+
+
+def naive_wav2vec2_loop(paths: list[str], model, processor, device) -> list[np.ndarray]:
+    """What the reference notebook does, file by file."""
+    import torch
+
+    out = []
+    for path in paths:
+        y, _ = librosa.load(path, sr=16000)
+        inputs = processor(y, sampling_rate=16000, return_tensors="pt", padding=True)
+        with torch.no_grad():
+            out.append(model(inputs.input_values.to(device)).last_hidden_state.squeeze(0).cpu().numpy())
+    return out
+
+
+def bench_wav2vec2(manifest, params: Path, workers: int, extra_dtypes: list[str]) -> None:
+    import dataclasses
+
+    import torch
+    from transformers import Wav2Vec2FeatureExtractor
+
+    from vocalab.features.store import FeatureStore
+    from vocalab.features.wav2vec2 import Wav2Vec2Extractor, Wav2Vec2ExtractorConfig
+    from vocalab.features.wav2vec2_source import SECTION, build_model
+
+    config = load_section(Wav2Vec2ExtractorConfig, SECTION, params)
+    config = dataclasses.replace(config, layers="last")  # what the notebook keeps
+    extractor = Wav2Vec2Extractor(config)
+    device = extractor.device
+    model = build_model(extractor.source, extractor.hf_config, init=config.init, seed=config.seed).to(device)
+    processor = Wav2Vec2FeatureExtractor(do_normalize=extractor.preprocessing["do_normalize"])
+    paths = manifest["path"].tolist()
+    naive_wav2vec2_loop(paths[:2], model, processor, device)  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    reference = naive_wav2vec2_loop(paths, model, processor, device)
+    naive_s = time.perf_counter() - start
+    rows = [(f"naive notebook loop ({device.type}, {torch.get_num_threads()} threads)", naive_s)]
+    middle = extractor.hf_config.num_hidden_layers // 2
+    runs = [(config, 1, True)]
+    if device.type == "cpu" and workers > 1:
+        runs.append((config, workers, True))
+    runs.append((dataclasses.replace(config, layers=(middle,)), 1, False))
+    runs += [(dataclasses.replace(config, dtype=dtype), 1, True) for dtype in extra_dtypes]
+    for run_config, n, comparable in runs:
+        run_extractor = extractor if run_config == config else Wav2Vec2Extractor(run_config)
+        seconds, store_dir = vocalab_run(manifest, run_extractor, workers=n)
+        label = (f"vocalab, {n} worker(s), {run_extractor.meta()['compute_dtype']}, "
+                 f"layers {run_extractor.meta()['layers']}")
+        if comparable:
+            store = FeatureStore(store_dir)
+            worst = max(float(np.abs(np.asarray(store.sequence(u), dtype=np.float32) - ref).max()
+                              / np.abs(ref).max()) for u, ref in zip(manifest["utt_id"], reference))
+            label += f" [rel. diff {worst:.1e}]"
+        shutil.rmtree(store_dir.parent)
+        rows.append((label, seconds))
+    meta = extractor.meta()
+    print_table(f"wav2vec2 ({meta['model']}, {'pretrained' if meta['pretrained'] else 'random init'}, "
+                f"{device}, batch_s={extractor.batch_s:g})", float(manifest["duration_s"].sum()), rows)
+    print("rel. diff: largest |difference| to the notebook loop's embeddings, over the largest |value|, "
+          "worst file (float16 storage alone rounds at ~5e-4).")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, default=Path("data/manifest.csv"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--limit", type=int, default=None, help="use the first N files only")
+    parser.add_argument("--sets", nargs="+", choices=["handcrafted", "wav2vec2"], default=["handcrafted", "wav2vec2"])
+    parser.add_argument("--limit", type=int, default=None,
+                        help="use the first N files only (default: all for handcrafted, 96 for wav2vec2)")
     parser.add_argument("--workers", type=int, default=None, help="default: all usable CPUs")
+    parser.add_argument("--wav2vec2-dtypes", nargs="*", default=[],
+                        help="extra wav2vec2 runs with these compute dtypes, e.g. bfloat16")
     args = parser.parse_args()
     if not args.manifest.is_file():
         sys.exit(f"error: {args.manifest} not found. Run the pipeline first (make repro).")
-    config = load_section(HandcraftedConfig, "features", args.params)
     manifest = read_manifest(args.manifest, check_files=True)
-    if args.limit:
-        manifest = manifest.iloc[: args.limit]
-    paths = manifest["path"].tolist()
-    audio_s = float(manifest["duration_s"].sum())
     workers = args.workers or default_workers()
-    print(f"{len(paths)} files, {audio_s:.1f} s of audio, {os.cpu_count()} CPUs, params: {config}")
-
-    naive_loop(paths[:2], config)  # warm-up: librosa's numba kernels compile on first use
-    start = time.perf_counter()
-    naive_loop(paths, config)
-    naive_s = time.perf_counter() - start
-    single_s = vocalab_run(manifest, config, workers=1)
-    parallel_s = vocalab_run(manifest, config, workers=workers)
-
-    rows = [("naive librosa loop (1 process)", naive_s),
-            ("vocalab, 1 worker", single_s),
-            (f"vocalab, {workers} workers", parallel_s)]
-    print(f"{'':34s} {'wall s':>8s} {'audio-s/s':>10s} {'vs naive':>9s}")
-    for name, seconds in rows:
-        print(f"{name:34s} {seconds:8.2f} {audio_s / seconds:10.0f} {naive_s / seconds:8.2f}x")
+    print(f"{os.cpu_count()} CPUs, {workers} worker(s)")
+    for name in args.sets:
+        limit = args.limit or (96 if name == "wav2vec2" else None)
+        subset = manifest.iloc[:limit] if limit else manifest
+        print(f"{name}: {len(subset)} files, {subset['duration_s'].sum():.1f} s of audio")
+        if name == "handcrafted":
+            bench_handcrafted(subset, args.params, workers)
+        else:
+            bench_wav2vec2(subset, args.params, workers, args.wav2vec2_dtypes)
 
 
 if __name__ == "__main__":

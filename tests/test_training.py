@@ -89,3 +89,19 @@ def test_store_from_another_manifest_is_refused(toy, tmp_path):
 def test_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(VocalabError, match=r"no trained model in .*dvc repro train"):
         load_model(tmp_path)
+
+
+def test_layer_pooling_of_a_multi_layer_store(tmp_path):
+    from vocalab.training import pooled_features
+
+    rng = np.random.default_rng(0)
+    frames = rng.standard_normal((7, 6)).astype(np.float32)  # 3 layers of 2 dims
+    write_store(tmp_path / "s", utt_ids=["a", "b"], frame_blocks=[(frames, np.array([3, 4]))], total_frames=7,
+                dim=6, dtype="float32", meta={"feature_set": "w", "feature_names": list("abcdef"),
+                                              "layers": [0, 1, 2], "layer_dim": 2})
+    store = FeatureStore(tmp_path / "s")
+    rows = np.array([1])
+    np.testing.assert_array_equal(pooled_features(store, rows, "concat"), store.pooled[rows])
+    utt = frames[3:].reshape(4, 3, 2)
+    expected = np.concatenate([utt.mean(0).mean(0), utt.std(0).mean(0)])
+    np.testing.assert_allclose(pooled_features(store, rows, "mean")[0], expected, rtol=1e-5)

@@ -47,12 +47,13 @@ def evaluate(model: Any, info: dict[str, Any], store: FeatureStore, manifest: pd
         Test confusion counts, rows true and columns predicted, in ``info["classes"]`` order.
     """
     labels = [str(c) for c in info["classes"]]
-    test = split_data(store, manifest, splits, "test")
+    layer_pooling = info["train"].get("layer_pooling", "concat")
+    test = split_data(store, manifest, splits, "test", layer_pooling)
     test_pred = model.predict(test.features)
     result = classification_metrics(test.labels, test_pred, labels)
     confusion = result.pop("confusion")
     result.pop("n")
-    validation = split_data(store, manifest, splits, "validation")
+    validation = split_data(store, manifest, splits, "validation", layer_pooling)
     metrics: dict[str, Any] = {
         "feature_set": info["feature_set"],
         **result,
@@ -66,6 +67,10 @@ def evaluate(model: Any, info: dict[str, Any], store: FeatureStore, manifest: pd
         "speaker_overlap": speaker_overlap(splits),
         "pretrained": bool(store.meta.get("pretrained", False)),
     }
+    if store.meta.get("model"):
+        metrics["model"] = store.meta["model"]
+    if store.meta.get("layers"):
+        metrics["layers"] = "+".join(str(layer) for layer in store.meta["layers"])
     if len(validation.labels):
         val = classification_metrics(validation.labels, model.predict(validation.features), labels)
         metrics["validation"] = {k: val[k] for k in ("accuracy", "uar", "macro_f1")}

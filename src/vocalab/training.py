@@ -30,14 +30,38 @@ class SplitData:
     speakers: list[str]
 
 
-def split_data(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, split: str) -> SplitData:
+def pooled_features(store: FeatureStore, rows: np.ndarray, layer_pooling: str = "concat") -> np.ndarray:
+    """Pooled statistics of store ``rows`` as a float64 matrix.
+
+    A store of several layers (meta ``layers`` and ``layer_dim``) holds each
+    layer's mean then each layer's std; ``layer_pooling="mean"`` averages them
+    across layers into ``2 * layer_dim`` columns, ``"concat"`` keeps them all.
+    """
+    pooled = np.asarray(store.pooled[rows], dtype=np.float64)
+    layers = store.meta.get("layers") or []
+    if layer_pooling == "concat" or len(layers) <= 1:
+        return pooled
+    n_layers, layer_dim = len(layers), int(store.meta["layer_dim"])
+    half = n_layers * layer_dim
+    if pooled.shape[1] != 2 * half:
+        raise FeatureStoreError(
+            f"feature store '{store.root}' has {pooled.shape[1]} pooled columns, expected {2 * half} "
+            f"for {n_layers} layers of {layer_dim}. Rebuild it with 'dvc repro'."
+        )
+    mean = pooled[:, :half].reshape(-1, n_layers, layer_dim).mean(axis=1)
+    std = pooled[:, half:].reshape(-1, n_layers, layer_dim).mean(axis=1)
+    return np.concatenate([mean, std], axis=1)
+
+
+def split_data(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, split: str,
+               layer_pooling: str = "concat") -> SplitData:
     """The rows of ``split``, looked up in ``store`` by utt_id (never by position)."""
     table = manifest[["utt_id", "speaker", "label"]].merge(
         splits[["utt_id", "split"]], on="utt_id", validate="one_to_one"
     )
     table = table[table["split"] == split]
     rows = store.index_of(table["utt_id"].tolist())
-    features = np.asarray(store.pooled[rows], dtype=np.float64)
+    features = pooled_features(store, rows, layer_pooling)
     if not np.isfinite(features).all():
         bad = table["utt_id"].iloc[int(np.flatnonzero(~np.isfinite(features).all(axis=1))[0])]
         raise FeatureStoreError(
@@ -50,7 +74,7 @@ def split_data(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame
 def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, config: TrainConfig,
           out_dir: Path) -> dict[str, Any]:
     """Fit on the training split and write ``model.joblib`` + ``model.json`` to ``out_dir``."""
-    data = split_data(store, manifest, splits, "train")
+    data = split_data(store, manifest, splits, "train", config.layer_pooling)
     classes = sorted(set(manifest["label"]))
     missing = sorted(set(classes) - set(data.labels))
     if len(data.labels) == 0:

@@ -1,8 +1,9 @@
 """Drive real `dvc` on a tiny synthetic corpus in a throwaway git repo.
 
 Checks the user-facing contract: `dvc repro` runs everything from an empty data/,
-`dvc exp run -S features.n_mfcc=20` reruns exactly the handcrafted branch, and
-`dvc metrics diff` shows what changed.
+`dvc exp run -S features.n_mfcc=20` reruns exactly the handcrafted branch (and
+`-S embeddings.wav2vec2.layers=[1]` exactly the wav2vec2 one), and `dvc metrics
+diff` shows what changed. wav2vec2 is a tiny saved model loaded with init: pretrained.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, save_tiny_wav2vec2
 
 pytestmark = pytest.mark.e2e
 
 COPIED = ["dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore", ".gitignore"]
-ALL_STAGES = {"download", "manifest", "split", "durations", "extract_handcrafted",
-              "train@handcrafted", "evaluate@handcrafted"}
 HANDCRAFTED_BRANCH = {"extract_handcrafted", "train@handcrafted", "evaluate@handcrafted"}
+WAV2VEC2_BRANCH = {"extract_wav2vec2", "train@wav2vec2", "evaluate@wav2vec2"}
+ALL_STAGES = {"download", "manifest", "split", "durations"} | HANDCRAFTED_BRANCH | WAV2VEC2_BRANCH
+TINY_MODEL = "models/tiny-wav2vec2"
 
 
 def run(args, cwd, env):
@@ -51,6 +53,8 @@ def project(tmp_path_factory):
             shutil.copy2(source, target)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["data"]["synthetic"].update({"speakers": 4, "repetitions": 1})
+    save_tiny_wav2vec2(root / TINY_MODEL)
+    params["embeddings"]["wav2vec2"].update({"model": TINY_MODEL, "init": "pretrained"})
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
            "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "VOCALAB_WORKERS": "2"}
@@ -76,7 +80,11 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     assert split["speaker_overlap"] is False
     before = json.loads((root / "metrics/handcrafted.json").read_text())
     assert before["n_features"] == 30 and 0.0 <= before["uar"] <= 1.0
-    for name in ("durations.png", "class_balance.png", "split_balance.png", "handcrafted_confusion.png"):
+    wav2vec2 = json.loads((root / "metrics/wav2vec2.json").read_text())
+    assert wav2vec2["n_features"] == 64 and wav2vec2["pretrained"] is True and wav2vec2["model"] == TINY_MODEL
+    assert wav2vec2["n_test"] == before["n_test"]
+    for name in ("durations.png", "class_balance.png", "split_balance.png", "handcrafted_confusion.png",
+                 "wav2vec2_confusion.png"):
         assert (root / "metrics" / name).stat().st_size > 0
     assert "Data and pipelines are up to date" in dvc(project, "repro")
 
@@ -85,7 +93,7 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
 
     output = dvc(project, "exp", "run", "-S", "features.n_mfcc=20")
     assert stages_run(output) == HANDCRAFTED_BRANCH
-    for cached in ("download", "manifest", "split", "durations"):
+    for cached in ("download", "manifest", "split", "durations", "extract_wav2vec2"):
         assert f"Stage '{cached}' didn't change, skipping" in output
     after = json.loads((root / "metrics/handcrafted.json").read_text())
     assert after["n_features"] == 44
@@ -98,6 +106,11 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     assert stages_run(output) == HANDCRAFTED_BRANCH
     meta = json.loads((root / "data/features/handcrafted/meta.json").read_text())
     assert meta["params"]["hop_length"] == 256 and meta["frames_per_second"] == 62.5
+
+    output = dvc(project, "exp", "run", "-S", "embeddings.wav2vec2.layers=[1]")
+    assert stages_run(output) == WAV2VEC2_BRANCH
+    meta = json.loads((root / "data/features/wav2vec2/meta.json").read_text())
+    assert meta["layers"] == [1] and meta["feature_names"][0] == "l1_0"
 
     shown = dvc(project, "exp", "show", "--csv")
     header, *rows = [line.split(",") for line in shown.strip().splitlines()]

@@ -70,3 +70,43 @@ def test_changed_params_do_not_reuse_shards(small_manifest, tmp_path):
     report = extract_manifest(small_manifest, HandcraftedExtractor(HandcraftedConfig(n_mfcc=20)), tmp_path / "b",
                               workers=1, scratch_root=scratch, progress=False)
     assert report.resumed_shards == 0 and FeatureStore(tmp_path / "b").meta["dim"] == 22
+
+
+class _Loud:
+    """A toy extractor whose frames overflow float16."""
+
+    name, sampling_rate, feature_names, dim, frames_dtype = "loud", 16000, ["x"], 1, "float16"
+
+    def meta(self):
+        return {"feature_set": self.name, "feature_names": self.feature_names}
+
+    def extract(self, samples, sampling_rate):
+        return np.full((3, 1), 1e6 if len(samples) > 12000 else 1.0, dtype=np.float32)  # from 0.8 s (utt3)
+
+
+def test_frames_that_overflow_their_storage_type_name_the_file(small_manifest, tmp_path):
+    with pytest.raises(AudioError, match=r"utt3\.wav': loud features exceed the range of float16.*float32"):
+        extract_manifest(small_manifest, _Loud(), tmp_path / "out", workers=1, scratch_root=tmp_path / "s",
+                         progress=False)
+
+
+def test_wav2vec2_over_a_manifest_in_spawned_workers(small_manifest, tiny_wav2vec2, tmp_path):
+    from vocalab.audio import load_audio
+    from vocalab.features.wav2vec2 import Wav2Vec2Extractor, Wav2Vec2ExtractorConfig
+
+    ex = Wav2Vec2Extractor(Wav2Vec2ExtractorConfig(model=str(tiny_wav2vec2), init="pretrained", layers="all"))
+    serial = extract_manifest(small_manifest, ex, tmp_path / "serial", workers=1, shard_size=4,
+                              scratch_root=tmp_path / "s", progress=False)
+    extract_manifest(small_manifest, ex, tmp_path / "parallel", workers=2, shard_size=4,
+                     scratch_root=tmp_path / "s", progress=False)
+    assert serial.n_utterances == 9
+    a, b = FeatureStore(tmp_path / "serial"), FeatureStore(tmp_path / "parallel")
+    assert a.frames.dtype == np.float16 and a.pooled.dtype == np.float32 and a.frames.shape[1] == 96
+    np.testing.assert_allclose(np.asarray(a.frames, dtype=np.float32), np.asarray(b.frames, dtype=np.float32),
+                               atol=2e-3)
+    samples, rate = load_audio(small_manifest["path"][7], sampling_rate=16000)
+    direct = ex.extract(samples, rate)
+    np.testing.assert_allclose(a.sequence("utt7"), direct, rtol=1e-3, atol=1e-3)  # float16 storage
+    # pooled statistics come from the float32 frames, not from their float16 copy
+    np.testing.assert_allclose(a.pooled[7], np.concatenate([direct.mean(0), direct.std(0)]), rtol=1e-5, atol=1e-6)
+    assert a.meta["layers"] == [0, 1, 2] and a.meta["layer_dim"] == 32 and a.meta["pretrained"] is True

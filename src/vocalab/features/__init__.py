@@ -5,4 +5,5 @@ from __future__ import annotations
 #: feature set name -> the params section that configures its extractor
 FEATURE_SETS: dict[str, str] = {
     "handcrafted": "features",
+    "wav2vec2": "embeddings.wav2vec2",
 }

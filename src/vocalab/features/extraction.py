@@ -2,7 +2,10 @@
 
 The extractor is any picklable object with ``name``, ``sampling_rate``,
 ``feature_names``, ``dim``, ``frames_dtype``, ``meta()`` and a pure
-``extract(samples, sampling_rate) -> (t, dim)``. This module owns all file I/O:
+``extract(samples, sampling_rate) -> (t, dim)``. It may add ``extract_batch(signals)``
+(several signals at once, for models that batch), ``worker_setup(n_workers)`` (its
+own thread budget), ``start_method``, ``preferred_workers`` and ``shard_size``.
+This module owns all file I/O:
 each file is decoded and resampled once, in a worker process, and results are
 written as shards to a scratch folder keyed by the extractor's parameters, so an
 interrupted run picks up where it stopped. The final store is assembled from the
@@ -12,6 +15,7 @@ shards and the scratch folder is removed.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -29,7 +33,7 @@ from tqdm import tqdm
 
 from vocalab.audio import load_audio
 from vocalab.errors import AudioError
-from vocalab.features.store import write_store
+from vocalab.features.store import pool, write_store
 from vocalab.parallel import default_workers
 
 if TYPE_CHECKING:  # pandas is heavy to import in every worker process
@@ -87,37 +91,94 @@ class _AudioProgress:
         self._bar.close()
 
 
-def extract_files(extractor: Extractor, paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Decode and extract each file; return ``(frames concatenated, frame counts)``."""
-    blocks, lengths = [], []
-    for path in paths:
-        samples, sampling_rate = load_audio(path, sampling_rate=extractor.sampling_rate)
-        try:
-            frames = extractor.extract(samples, sampling_rate)
-        except AudioError as err:
-            raise AudioError(f"'{path}': {err}") from err
-        blocks.append(frames.astype(extractor.frames_dtype, copy=False))
+def _extract_signals(extractor: Extractor, paths: Sequence[str], signals: list[np.ndarray]) -> list[np.ndarray]:
+    extract_batch = getattr(extractor, "extract_batch", None)
+    if extract_batch is None:
+        outputs = []
+        for path, samples in zip(paths, signals):
+            try:
+                outputs.append(extractor.extract(samples, extractor.sampling_rate))
+            except AudioError as err:
+                raise AudioError(f"'{path}': {err}") from err
+        return outputs
+    try:
+        return extract_batch(signals)
+    except AudioError:
+        for path, samples in zip(paths, signals):  # name the file that fails
+            try:
+                extract_batch([samples])
+            except AudioError as err:
+                raise AudioError(f"'{path}': {err}") from err
+        raise
+
+
+def extract_files(extractor: Extractor, paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode and extract each file.
+
+    Returns
+    -------
+    frames : np.ndarray [shape=(sum of t, dim), dtype=extractor.frames_dtype]
+    lengths : np.ndarray [shape=(n_files,), int64]
+    pooled : np.ndarray [shape=(n_files, 2 * dim), float32]
+        Mean and std of each file's frames, taken before the cast to ``frames_dtype``.
+    """
+    signals = [load_audio(path, sampling_rate=extractor.sampling_rate)[0] for path in paths]
+    outputs = _extract_signals(extractor, paths, signals)
+    blocks, lengths, pooled = [], [], []
+    for path, frames in zip(paths, outputs):
+        if not np.isfinite(frames).all():
+            raise AudioError(f"'{path}': {extractor.name} features contain NaN or inf. Check this file's audio.")
+        with np.errstate(over="ignore"):  # overflow is reported below, with the file's name
+            stored = frames.astype(extractor.frames_dtype, copy=False)
+        if not np.isfinite(stored).all():
+            raise AudioError(
+                f"'{path}': {extractor.name} features exceed the range of {extractor.frames_dtype} "
+                f"(largest magnitude {np.abs(frames).max():.3g}). Store them as float32 "
+                f"(the extractor's frames_dtype param)."
+            )
+        blocks.append(stored)
         lengths.append(len(frames))
-    return np.concatenate(blocks), np.asarray(lengths, dtype=np.int64)
+        pooled.append(pool(frames))
+    return np.concatenate(blocks), np.asarray(lengths, dtype=np.int64), np.stack(pooled)
 
 
 # fork starts workers in milliseconds (spawn re-imports numpy/scipy in each, ~0.5 s);
-# where fork is unavailable or unsafe (macOS, Windows) use spawn
+# where fork is unavailable or unsafe (macOS, Windows) use spawn. An extractor can
+# ask for another start method (torch-based ones need spawn).
 _START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 
+_WORKER: dict[str, Any] = {}
 
-def _init_worker() -> None:
-    # one BLAS/OpenMP thread per worker, so N workers on N cores do not oversubscribe
-    # them (a forked worker would otherwise inherit the parent's thread pool)
-    threadpool_limits(limits=1)
+
+def _setup_threads(extractor: Extractor, n_workers: int) -> Any:
+    """Each worker's thread budget: the extractor's own rule, else one BLAS/OpenMP thread.
+
+    One thread per worker keeps N workers on N cores from oversubscribing them (a
+    forked worker would otherwise inherit the parent's thread pool).
+    """
+    setup = getattr(extractor, "worker_setup", None)
+    if setup is not None:
+        setup(n_workers)
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
+def _init_worker(extractor: Extractor, n_workers: int) -> None:
+    # the extractor arrives once per worker (a torch model is loaded once, not per shard)
+    _WORKER["extractor"] = extractor
+    _WORKER["threads"] = _setup_threads(extractor, n_workers)
 
 
 def _run_shard(extractor: Extractor, paths: Sequence[str], target: str) -> str:
-    frames, lengths = extract_files(extractor, paths)
+    frames, lengths, pooled = extract_files(extractor, paths)
     tmp = target + ".tmp.npz"
-    np.savez(tmp, frames=frames, lengths=lengths)
+    np.savez(tmp, frames=frames, lengths=lengths, pooled=pooled)
     os.replace(tmp, target)
     return target
+
+
+def _run_shard_in_worker(paths: Sequence[str], target: str) -> str:
+    return _run_shard(_WORKER["extractor"], paths, target)
 
 
 def _fingerprint(value: Any) -> str:
@@ -135,17 +196,22 @@ def extract_manifest(
     out_dir: Path,
     *,
     workers: int | None = None,
-    shard_size: int = 32,
+    shard_size: int | None = None,
     scratch_root: Path = DEFAULT_SCRATCH,
     progress: bool = True,
 ) -> ExtractionReport:
     """Extract every manifest utterance into the feature store at ``out_dir``.
 
     Utterances are stored in manifest order. Shards already present in the
-    scratch folder (same extractor parameters, same files) are reused.
+    scratch folder (same extractor parameters, same files) are reused. ``workers``
+    and ``shard_size`` default to the extractor's ``preferred_workers`` and
+    ``shard_size`` when it has them, else to the CPU count and 32 files.
     """
     start_time = time.perf_counter()
-    workers = default_workers() if workers is None else workers
+    if workers is None:
+        workers = getattr(extractor, "preferred_workers", None) or default_workers()
+    if shard_size is None:
+        shard_size = getattr(extractor, "shard_size", 32)
     paths = manifest["path"].astype(str).tolist()
     durations = manifest["duration_s"].to_numpy(dtype=np.float64)
     meta = extractor.meta()
@@ -165,17 +231,19 @@ def extract_manifest(
     bar = _AudioProgress(float(durations.sum()), desc=f"extract {extractor.name}", disable=not progress)
     bar.advance(resumed_audio_s)
     if workers <= 1 or len(pending) <= 1:
-        # one BLAS thread, as in the workers: results are bit-identical whatever the worker count
-        with threadpool_limits(limits=1):
+        # the same thread rule as in the workers
+        with _setup_threads(extractor, 1):
             for shard_paths, target, audio_s in pending:
                 _run_shard(extractor, shard_paths, target)
                 bar.advance(audio_s)
     else:
-        context = multiprocessing.get_context(_START_METHOD)
+        context = multiprocessing.get_context(getattr(extractor, "start_method", _START_METHOD))
+        n_workers = min(workers, len(pending))
         with cf.ProcessPoolExecutor(
-            max_workers=min(workers, len(pending)), mp_context=context, initializer=_init_worker
-        ) as pool:
-            futures = {pool.submit(_run_shard, extractor, p, t): a for p, t, a in pending}
+            max_workers=n_workers, mp_context=context, initializer=_init_worker,
+            initargs=(extractor, n_workers),
+        ) as executor:
+            futures = {executor.submit(_run_shard_in_worker, p, t): a for p, t, a in pending}
             try:
                 for future in cf.as_completed(futures):
                     future.result()
@@ -195,7 +263,7 @@ def extract_manifest(
     def blocks():
         for target in shard_files:
             with np.load(target) as data:
-                yield data["frames"], data["lengths"]
+                yield data["frames"], data["lengths"], data["pooled"]
 
     write_store(
         Path(out_dir), utt_ids=manifest["utt_id"].astype(str).tolist(), frame_blocks=blocks(),

@@ -48,13 +48,17 @@ def write_store(
     root: Path,
     *,
     utt_ids: Sequence[str],
-    frame_blocks: Iterable[tuple[np.ndarray, np.ndarray]],
+    frame_blocks: Iterable[tuple[np.ndarray, ...]],
     total_frames: int,
     dim: int,
     dtype: str,
     meta: dict[str, Any],
 ) -> None:
-    """Write a store from blocks of ``(frames, lengths)`` in ``utt_ids`` order.
+    """Write a store from blocks of ``(frames, lengths)`` or ``(frames, lengths, pooled)``.
+
+    Blocks come in ``utt_ids`` order. Without ``pooled`` the statistics are taken
+    from the stored frames; extractors pass them computed before any cast to a
+    narrower ``dtype``.
 
     Blocks are streamed into a memory-mapped ``frames.npy`` so memory stays bounded.
     The store is written to ``<root>.tmp`` and renamed into place once complete.
@@ -67,13 +71,12 @@ def write_store(
     offsets = np.zeros(len(utt_ids) + 1, dtype=np.int64)
     pooled = np.zeros((len(utt_ids), 2 * dim), dtype=np.float32)
     cursor, index = 0, 0
-    for frames, lengths in frame_blocks:
+    for frames, lengths, *given in frame_blocks:
         if frames.ndim != 2 or frames.shape[1] != dim:
             raise FeatureStoreError(f"frame block of shape {frames.shape} does not match dim={dim}")
         start = 0
-        for length in lengths:
-            utterance = frames[start:start + length]
-            pooled[index] = pool(utterance)
+        for k, length in enumerate(lengths):
+            pooled[index] = given[0][k] if given else pool(frames[start:start + length])
             start += length
             index += 1
             offsets[index] = offsets[index - 1] + length

@@ -45,6 +45,9 @@ class TrainConfig:
 
     feature_sets: tuple[str, ...] = ("handcrafted",)
     model: Literal["svm", "logreg", "random_forest"] = "svm"
+    # how a store with several layers (wav2vec2 layers: all or a list) becomes one vector:
+    # average the layers' statistics, or concatenate them
+    layer_pooling: Literal["mean", "concat"] = "mean"
     seed: int = bounded(0, ge=0)
     svm: SVMConfig = nested(SVMConfig)
     logreg: LogRegConfig = nested(LogRegConfig)

@@ -1,0 +1,463 @@
+"""wav2vec 2.0 frame embeddings, batched exactly and chunked with bounded memory.
+
+The model comes from a Hugging Face hub id, a local directory written by
+``save_pretrained``, or a weights file with a ``config.json`` beside it. With
+``init: random`` the same architecture is built from its config and seeded, so the
+pipeline runs where no weights can be had; metadata then says ``pretrained: false``.
+
+Exact batching. A base model (``feat_extract_norm: group``) normalises each channel
+of its first convolution over the whole utterance, so zero padding changes its
+output: this is why the usual advice is "one file at a time". The first
+convolution is linear, so each channel's mean and variance over the utterance
+follow in closed form from the mean and covariance of the raw sample windows it
+sees. They are computed per utterance from its own samples and used in place of
+the batch statistics. Every later layer sees only valid frames or is masked (the
+attention mask zeroes padded frames before the positional convolution and hides
+them from attention), so a padded batch gives each utterance what it would get
+alone, to float rounding. The same statistics make chunked long files exact in
+the convolutional encoder; only attention context is cut at the chunk edges,
+which the overlap covers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Sequence
+
+import numpy as np
+
+from vocalab.audio import resample
+from vocalab.errors import AudioError, ParamsError, VocalabError
+from vocalab.features.wav2vec2_source import (
+    BASE_MODEL_ID,
+    SECTION,
+    WeightsError,
+    build_model,
+    load_hf_config,
+    load_preprocessing,
+    resolve_source,
+)
+from vocalab.parallel import default_workers
+from vocalab.params import bounded, to_dict
+
+if TYPE_CHECKING:
+    import torch
+
+_NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor's zero-mean unit-variance epsilon
+_CUDA_BATCH_S = 120.0
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class Wav2Vec2ExtractorConfig:
+    """``embeddings.wav2vec2``: which model, which layers, how to run it.
+
+    model : str            hub id, local directory (config.json + weights) or weights file
+    init : str             ``pretrained`` loads weights; ``random`` builds the architecture, seeded
+    seed : int >= 0        seed of the random initialisation
+    layers : str or list   ``last`` (the model output), ``all`` (input + every layer) or
+                           layer indices, 0 = transformer input, i = output of layer i
+    device : str           ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``
+    dtype : str            ``auto`` (float32 on CPU, bfloat16/float16 on CUDA) or a dtype
+    batch_s : float > 0    padded audio seconds per forward pass; null: one utterance per pass
+                           on CPU (batching does not pay there), 120 s on CUDA
+    chunk_s : float        longer files are cut into windows of at most this many seconds
+    chunk_overlap_s : float  context kept on each side of a window and then discarded
+    frames_dtype : str     storage type of frame embeddings (pooled stats are float32)
+    """
+
+    model: str = BASE_MODEL_ID
+    init: Literal["pretrained", "random"] = "random"
+    seed: int = bounded(0, ge=0)
+    layers: Literal["last", "all"] | tuple[int, ...] = "last"
+    device: str = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    batch_s: float | None = bounded(None, gt=0.0)
+    chunk_s: float = bounded(30.0, ge=2.0, le=600.0)
+    chunk_overlap_s: float = bounded(2.0, ge=0.0)
+    frames_dtype: Literal["float16", "float32"] = "float16"
+
+    def check(self, section: str) -> None:
+        if not _DEVICE_PATTERN.match(self.device):
+            raise ParamsError(
+                f"params key '{section}.device' = {self.device!r} is not allowed: use auto, cpu, cuda or cuda:N."
+            )
+        if isinstance(self.layers, tuple):
+            if not self.layers:
+                raise ParamsError(f"params key '{section}.layers' is an empty list: name at least one layer, "
+                                  f"or use last or all.")
+            if len(set(self.layers)) != len(self.layers) or any(i < 0 for i in self.layers):
+                raise ParamsError(f"params key '{section}.layers' = {list(self.layers)} must list distinct "
+                                  f"layer indices >= 0.")
+        if 2 * self.chunk_overlap_s >= self.chunk_s / 2:
+            raise ParamsError(
+                f"params key '{section}.chunk_overlap_s' = {self.chunk_overlap_s} is too large for "
+                f"chunk_s = {self.chunk_s}: the overlap on both sides must stay under half a chunk. "
+                f"Lower chunk_overlap_s or raise chunk_s."
+            )
+
+
+# ---------------------------------------------------------------------------------------
+# Exact batching: first-convolution statistics per utterance
+
+
+def _group_norm_class() -> type:
+    import torch
+
+    class UtteranceStatsGroupNorm(torch.nn.GroupNorm):
+        """GroupNorm (one group per channel) that can use given per-utterance statistics.
+
+        ``stats`` is ``(mean, var)`` of shape ``(batch, channels)`` or ``None`` (plain
+        GroupNorm). Computed in float32 whatever the autocast dtype.
+        """
+
+        stats: tuple[torch.Tensor, torch.Tensor] | None = None
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.stats is None:
+                return super().forward(x.float()).to(x.dtype)
+            mean, var = self.stats
+            y = (x.float() - mean[:, :, None]) * torch.rsqrt(var[:, :, None] + self.eps)
+            return (y * self.weight[None, :, None] + self.bias[None, :, None]).to(x.dtype)
+
+    return UtteranceStatsGroupNorm
+
+
+def conv_geometry(hf_config: Any) -> tuple[int, int]:
+    """``(receptive_field, hop)`` in samples of the convolutional feature encoder."""
+    receptive, jump = 1, 1
+    for kernel, stride in zip(hf_config.conv_kernel, hf_config.conv_stride):
+        receptive += (kernel - 1) * jump
+        jump *= stride
+    return receptive, jump
+
+
+def num_frames(num_samples: int, hf_config: Any) -> int:
+    """Frames the feature encoder makes from ``num_samples`` samples (0 if too short)."""
+    length = num_samples
+    for kernel, stride in zip(hf_config.conv_kernel, hf_config.conv_stride):
+        if length < kernel:
+            return 0
+        length = (length - kernel) // stride + 1
+    return length
+
+
+def first_conv_stats(samples: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                     stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and (biased) variance over time of ``conv1d(samples)``.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,)], n >= kernel
+    weight : np.ndarray [shape=(channels, kernel)]
+    bias : np.ndarray [shape=(channels,)] or None
+    stride : int > 0
+
+    Returns
+    -------
+    mean, var : np.ndarray [shape=(channels,), dtype=float64]
+    """
+    kernel = weight.shape[1]
+    windows = np.lib.stride_tricks.sliding_window_view(np.asarray(samples, dtype=np.float64), kernel)[::stride]
+    mu = windows.mean(axis=0)
+    second = windows.T @ windows / len(windows)
+    w = np.asarray(weight, dtype=np.float64)
+    mean = w @ mu
+    var = np.einsum("ck,kl,cl->c", w, second, w) - mean**2
+    if bias is not None:
+        mean = mean + np.asarray(bias, dtype=np.float64)
+    return mean, np.maximum(var, 0.0)
+
+
+@dataclass(frozen=True)
+class _Window:
+    utterance: int
+    start: int  # first sample
+    stop: int  # one past the last sample
+    keep_from: int  # frames of this window's output kept: [keep_from, keep_to)
+    keep_to: int
+
+
+class Wav2Vec2Extractor:
+    """``extract(samples, sampling_rate) -> (t, 768 * n_layers)`` frame embeddings (50 per second).
+
+    Construction resolves the source, reads the config and loads the weights, so a
+    bad source fails before any audio is read. The model is not pickled: worker
+    processes load it again through the same code.
+    """
+
+    name = "wav2vec2"
+    start_method = "spawn"  # torch's thread pools do not survive fork
+
+    def __init__(self, config: Wav2Vec2ExtractorConfig) -> None:
+        import torch
+
+        self.config = config
+        self.source = resolve_source(config.model)
+        self.hf_config, self.config_source = load_hf_config(self.source, init=config.init)
+        if getattr(self.hf_config, "model_type", "wav2vec2") != "wav2vec2":
+            raise WeightsError(
+                f"{self.source.describe()} is a '{self.hf_config.model_type}' model, not wav2vec2. "
+                f"Point embeddings.wav2vec2.model at a wav2vec 2.0 checkpoint."
+            )
+        self.preprocessing = load_preprocessing(self.source, self.hf_config)
+        self.sampling_rate = self.preprocessing["sampling_rate"]
+        self.receptive_field, self.hop = conv_geometry(self.hf_config)
+        self.frames_per_second = self.sampling_rate / self.hop
+        n_layers = int(self.hf_config.num_hidden_layers)
+        if config.layers == "last":
+            self.layers: list[int | str] = ["last"]
+        elif config.layers == "all":
+            self.layers = list(range(n_layers + 1))
+        else:
+            too_deep = [i for i in config.layers if i > n_layers]
+            if too_deep:
+                raise ParamsError(
+                    f"params key '{SECTION}.layers' = {list(config.layers)} names layer(s) {too_deep}, but "
+                    f"{self.source.describe()} has {n_layers} transformer layers (valid: 0..{n_layers})."
+                )
+            self.layers = list(config.layers)
+        self.layer_dim = int(self.hf_config.hidden_size)
+        self.dim = self.layer_dim * len(self.layers)
+        self.feature_names = [f"{'last' if layer == 'last' else f'l{layer}'}_{i}"
+                              for layer in self.layers for i in range(self.layer_dim)]
+        self.frames_dtype = config.frames_dtype
+        self.device = self._resolve_device(config.device)
+        self.compute_dtype = self._resolve_dtype(config.dtype)
+        self.batch_s = config.batch_s or (_CUDA_BATCH_S if self.device.type == "cuda" else 0.0)
+        self.shard_size = 256 if self.device.type == "cuda" else 8
+        # one process drives the GPU; on CPU torch's own threads scale well up to about
+        # 8 cores (measured on 2: two 1-thread workers were no faster than one 2-thread
+        # process), so more processes only pay on larger machines
+        self.preferred_workers = 1 if self.device.type == "cuda" else max(1, default_workers() // 8)
+        self._model: Any = None
+        self._norm: Any = None
+        self.num_parameters = 0
+        self._load()
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _resolve_device(name: str) -> torch.device:
+        import torch
+
+        if name == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise ParamsError(
+                f"params key '{SECTION}.device' = '{name}', but torch sees no CUDA device "
+                f"(torch {torch.__version__}). Use device: auto or cpu."
+            )
+        return torch.device(name)
+
+    def _resolve_dtype(self, name: str) -> torch.dtype:
+        import torch
+
+        if name == "auto":
+            if self.device.type != "cuda":
+                return torch.float32
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if name == "float16" and self.device.type == "cpu":
+            raise ParamsError(
+                f"params key '{SECTION}.dtype' = float16 is not supported on CPU; use float32 or bfloat16."
+            )
+        return getattr(torch, name)
+
+    def _load(self) -> None:
+        model = build_model(self.source, self.hf_config, init=self.config.init, seed=self.config.seed)
+        self.num_parameters = int(sum(p.numel() for p in model.parameters()))
+        numeric = [layer for layer in self.layers if layer != "last"]
+        if "last" not in self.layers and numeric and max(numeric) < len(model.encoder.layers):
+            # later layers cannot change the kept ones: do not run them
+            import torch
+
+            model.encoder.layers = torch.nn.ModuleList(list(model.encoder.layers)[: max(numeric)])
+        if self.hf_config.feat_extract_norm == "group":
+            first = model.feature_extractor.conv_layers[0]
+            norm = _group_norm_class()(first.layer_norm.num_groups, first.layer_norm.num_channels,
+                                       eps=first.layer_norm.eps)
+            norm.load_state_dict(first.layer_norm.state_dict())
+            first.layer_norm = norm
+            self._norm = norm
+        self._model = model.to(self.device)
+
+    def worker_setup(self, n_workers: int) -> None:
+        """Give each of ``n_workers`` processes its share of the CPU cores for torch."""
+        import torch
+
+        if self.device.type == "cpu":
+            torch.set_num_threads(max(1, default_workers() // max(1, n_workers)))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_model"] = None
+        state["_norm"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._load()
+
+    def meta(self) -> dict[str, Any]:
+        import torch
+
+        return {
+            "feature_set": self.name,
+            "params": to_dict(self.config),
+            "model": self.source.location,
+            "model_kind": self.source.kind,
+            "pretrained": self.config.init == "pretrained",
+            "config_source": self.config_source,
+            "revision": getattr(self.hf_config, "_commit_hash", None),
+            "architecture": {
+                "hidden_size": self.layer_dim,
+                "num_hidden_layers": int(self.hf_config.num_hidden_layers),
+                "feat_extract_norm": self.hf_config.feat_extract_norm,
+                "num_parameters": self.num_parameters,
+            },
+            "preprocessing": self.preprocessing,
+            "layers": self.layers,
+            "layer_dim": self.layer_dim,
+            "feature_names": self.feature_names,
+            "frames_per_second": self.frames_per_second,
+            "sampling_rate": self.sampling_rate,
+            "device": self.device.type,
+            "compute_dtype": str(self.compute_dtype).replace("torch.", ""),
+            "torch": torch.__version__.split("+")[0],
+        }
+
+    # -- extraction -----------------------------------------------------------------------
+
+    def extract(self, samples: np.ndarray, sampling_rate: int) -> np.ndarray:
+        """Frame embeddings of one mono signal.
+
+        Parameters
+        ----------
+        samples : np.ndarray [shape=(n,)], n >= 1
+        sampling_rate : int > 0
+            Resampled to the model's rate (16 kHz) when different.
+
+        Returns
+        -------
+        np.ndarray [shape=(t, layer_dim * n_layers), dtype=float32]
+            ``t`` frames at 50 per second; clips under 25 ms are zero-padded to one frame.
+        """
+        samples = np.asarray(samples, dtype=np.float32)
+        if samples.ndim != 1:
+            raise AudioError(
+                f"expected a mono signal of shape (n,), got shape {samples.shape}. "
+                f"Mix channels first (vocalab.audio.to_mono)."
+            )
+        return self.extract_batch([resample(samples, orig_sr=sampling_rate, target_sr=self.sampling_rate)])[0]
+
+    def prepare(self, samples: np.ndarray) -> np.ndarray:
+        """What the model is fed: normalised as its feature extractor says, padded to one frame."""
+        if samples.size == 0:
+            raise AudioError("cannot extract embeddings from an empty signal (0 samples).")
+        x = np.asarray(samples, dtype=np.float32)
+        if self.preprocessing["do_normalize"]:
+            x = (x - x.mean()) / np.sqrt(x.var() + _NORM_EPS)
+        if len(x) < self.receptive_field:
+            x = np.pad(x, (0, self.receptive_field - len(x)))
+        return x.astype(np.float32, copy=False)
+
+    def _windows(self, index: int, n: int) -> list[_Window]:
+        total = num_frames(n, self.hf_config)
+        max_frames = num_frames(int(self.config.chunk_s * self.sampling_rate), self.hf_config)
+        if total <= max_frames:
+            return [_Window(index, 0, n, 0, total)]
+        context = int(round(self.config.chunk_overlap_s * self.frames_per_second))
+        core = max_frames - 2 * context
+        windows = []
+        for first in range(0, total, core):
+            last = min(total, first + core)
+            lo, hi = max(0, first - context), min(total, last + context)
+            windows.append(_Window(index, lo * self.hop, (hi - 1) * self.hop + self.receptive_field,
+                                   first - lo, last - lo))
+        return windows
+
+    def extract_batch(self, signals: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Frame embeddings of several signals at the model's sampling rate.
+
+        Long signals are cut into overlapping windows; windows are sorted by length
+        and packed into padded batches of at most ``batch_s`` seconds. Each output is
+        what the signal gives alone (to float rounding).
+        """
+        prepared = [self.prepare(s) for s in signals]
+        per_utterance = [self._windows(i, len(x)) for i, x in enumerate(prepared)]
+        stats: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(prepared)
+        if self._norm is not None:
+            conv = self._model.feature_extractor.conv_layers[0].conv
+            weight = conv.weight.detach().float().cpu().numpy()[:, 0, :]
+            bias = None if conv.bias is None else conv.bias.detach().float().cpu().numpy()
+            for i, x in enumerate(prepared):
+                # needed where the model would not see the whole utterance alone
+                if self.batch_s > 0 or len(per_utterance[i]) > 1:
+                    stats[i] = first_conv_stats(x, weight, bias, conv.stride[0])
+        windows = [w for utterance_windows in per_utterance for w in utterance_windows]
+        windows.sort(key=lambda w: (w.stop - w.start, w.utterance, w.start))
+        pieces: dict[tuple[int, int], np.ndarray] = {}
+        budget = int(self.batch_s * self.sampling_rate)
+        batch: list[_Window] = []
+        for window in windows + [None]:  # type: ignore[list-item]
+            if window is not None and (not batch or (len(batch) + 1) * (window.stop - window.start) <= budget):
+                batch.append(window)
+                continue
+            for done, frames in zip(batch, self._forward(batch, prepared, stats)):
+                pieces[(done.utterance, done.start)] = frames
+            batch = [window] if window is not None else []
+        out = []
+        for i in range(len(prepared)):
+            keys = sorted(k for k in pieces if k[0] == i)
+            out.append(np.concatenate([pieces[k] for k in keys]) if len(keys) > 1 else pieces[keys[0]])
+        return out
+
+    def _forward(self, batch: list[_Window], prepared: list[np.ndarray],
+                 stats: list[tuple[np.ndarray, np.ndarray] | None]) -> list[np.ndarray]:
+        import torch
+
+        longest = max(w.stop - w.start for w in batch)
+        inputs = np.zeros((len(batch), longest), dtype=np.float32)
+        mask = np.zeros((len(batch), longest), dtype=np.int64)
+        for row, w in enumerate(batch):
+            inputs[row, : w.stop - w.start] = prepared[w.utterance][w.start:w.stop]
+            mask[row, : w.stop - w.start] = 1
+        # one whole utterance, unpadded: the model's own code path is already exact (and
+        # faster: no mask, fused GroupNorm)
+        alone = len(batch) == 1 and batch[0].start == 0 and batch[0].stop == len(prepared[batch[0].utterance])
+        if self._norm is not None and not alone:
+            means = np.stack([stats[w.utterance][0] for w in batch])  # type: ignore[index]
+            variances = np.stack([stats[w.utterance][1] for w in batch])  # type: ignore[index]
+            self._norm.stats = (torch.from_numpy(means).float().to(self.device),
+                                torch.from_numpy(variances).float().to(self.device))
+        want_hidden = any(layer != "last" for layer in self.layers)
+        try:
+            with torch.inference_mode(), torch.autocast(
+                device_type=self.device.type, dtype=self.compute_dtype,
+                enabled=self.compute_dtype != torch.float32,
+            ):
+                output = self._model(
+                    torch.from_numpy(inputs).to(self.device),
+                    attention_mask=None if len(batch) == 1 else torch.from_numpy(mask).to(self.device),
+                    output_hidden_states=want_hidden,
+                )
+        finally:
+            if self._norm is not None:
+                self._norm.stats = None
+        hidden = output.hidden_states if want_hidden else None
+        if want_hidden and len(hidden) != len(self._model.encoder.layers) + 1:
+            raise VocalabError(
+                f"expected {len(self._model.encoder.layers) + 1} hidden states from transformers, got "
+                f"{len(hidden)}; this transformers version is not supported (see requirements.txt)."
+            )
+        selected = [output.last_hidden_state if layer == "last" else hidden[layer] for layer in self.layers]
+        stacked = torch.cat(selected, dim=-1).float().cpu().numpy()
+        result = []
+        for row, w in enumerate(batch):
+            valid = num_frames(w.stop - w.start, self.hf_config)
+            if valid < w.keep_to:
+                raise VocalabError(f"window of {w.stop - w.start} samples gave {valid} frames, "
+                                   f"expected {w.keep_to}: unsupported convolution geometry.")
+            result.append(stacked[row, w.keep_from:w.keep_to])
+        return result

@@ -1,0 +1,212 @@
+"""Where a wav2vec 2.0 model comes from: a hub id, a local directory or a weights file.
+
+Weights are read by ``transformers`` (``from_pretrained``) or, for a bare weights
+file, with ``safetensors`` / ``torch.load(weights_only=True)`` so a file cannot run
+code. Nothing falls back silently: weights that cannot be loaded, or that leave
+part of the model uninitialised, stop with a message saying what was tried and
+how to provide them. ``init: random`` builds the architecture from its config,
+seeded, and never downloads weights.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from vocalab.errors import VocalabError
+
+BASE_MODEL_ID = "facebook/wav2vec2-base"
+SECTION = "embeddings.wav2vec2"
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+class WeightsError(VocalabError):
+    """Pretrained weights or their config could not be loaded."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved ``model`` value: a hub id, a local directory, or a weights file."""
+
+    kind: Literal["hub", "directory", "file"]
+    location: str
+
+    @property
+    def config_dir(self) -> str:
+        return str(Path(self.location).parent) if self.kind == "file" else self.location
+
+    def describe(self) -> str:
+        return {"hub": "hub id", "directory": "local directory", "file": "weights file"}[self.kind] + \
+            f" '{self.location}'"
+
+
+def resolve_source(model: str) -> ModelSource:
+    """Decide whether ``model`` is a local directory, a weights file or a hub id."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return ModelSource("directory", str(path))
+    if path.is_file():
+        if path.suffix not in _WEIGHT_SUFFIXES:
+            raise WeightsError(
+                f"params key '{SECTION}.model' = '{model}' is a file but not a weights file "
+                f"({', '.join(_WEIGHT_SUFFIXES)}). Point it at a model directory, a weights file or a hub id."
+            )
+        return ModelSource("file", str(path))
+    looks_like_path = (
+        model.startswith(("/", ".", "~")) or model.endswith(_WEIGHT_SUFFIXES) or model.count("/") > 1
+        or "\\" in model
+    )
+    if looks_like_path:
+        raise WeightsError(
+            f"params key '{SECTION}.model' = '{model}' looks like a path but nothing exists there. "
+            f"Fix the path, or give a hub id such as '{BASE_MODEL_ID}'."
+        )
+    return ModelSource("hub", model)
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _how_to_provide(source: ModelSource) -> str:
+    return (
+        "Provide weights in one of these ways: (1) allow hub access (unset HF_HUB_OFFLINE, network to "
+        "huggingface.co); (2) fill the local cache on a connected machine with "
+        f"`hf download {source.location if source.kind == 'hub' else BASE_MODEL_ID}` and copy it to "
+        "this machine's HF_HOME; (3) set embeddings.wav2vec2.model to a local directory holding config.json "
+        "and model.safetensors (written by save_pretrained). Or set embeddings.wav2vec2.init: random to run "
+        "the same architecture untrained."
+    )
+
+
+def load_hf_config(source: ModelSource, *, init: str) -> tuple[Any, str]:
+    """The ``transformers.Wav2Vec2Config`` of ``source`` and where it came from.
+
+    With ``init: random`` and the base hub id, no download is tried: the base
+    architecture is ``Wav2Vec2Config()``'s defaults. A config that was cached
+    earlier is still preferred.
+    """
+    from transformers import Wav2Vec2Config
+
+    if source.kind != "hub":
+        config_file = Path(source.config_dir) / "config.json"
+        if not config_file.is_file():
+            raise WeightsError(
+                f"{source.describe()} has no config.json at '{config_file}'. Save the model with "
+                f"save_pretrained (it writes config.json and the weights), or put the model's config.json there."
+            )
+        try:
+            return Wav2Vec2Config.from_pretrained(source.config_dir), str(config_file)
+        except (OSError, ValueError) as err:
+            raise WeightsError(f"cannot read '{config_file}' as a wav2vec 2.0 config: {err}") from err
+    try:
+        return Wav2Vec2Config.from_pretrained(source.location, local_files_only=True), "hf-cache"
+    except (OSError, ValueError):
+        pass
+    if init == "random" and source.location == BASE_MODEL_ID:
+        return Wav2Vec2Config(), f"Wav2Vec2Config() defaults (the {BASE_MODEL_ID} architecture)"
+    if _offline():
+        raise WeightsError(
+            f"no config for {source.describe()} in the local Hugging Face cache, and HF_HUB_OFFLINE is set. "
+            + _how_to_provide(source)
+        )
+    try:
+        return Wav2Vec2Config.from_pretrained(source.location), "hub"
+    except (OSError, ValueError) as err:
+        raise WeightsError(f"cannot get the config of {source.describe()}: {err}. " + _how_to_provide(source)) from err
+
+
+def load_preprocessing(source: ModelSource, hf_config: Any) -> dict[str, Any]:
+    """The feature extractor's settings (normalisation, sampling rate) for ``source``.
+
+    Falls back to ``Wav2Vec2FeatureExtractor()`` defaults when the source has no
+    ``preprocessor_config.json``; the result records which was used.
+    """
+    from transformers import Wav2Vec2FeatureExtractor
+
+    extractor, origin = None, "Wav2Vec2FeatureExtractor() defaults"
+    try:
+        if source.kind == "hub":
+            extractor = Wav2Vec2FeatureExtractor.from_pretrained(source.location, local_files_only=True)
+            origin = "hf-cache"
+        elif (Path(source.config_dir) / "preprocessor_config.json").is_file():
+            extractor = Wav2Vec2FeatureExtractor.from_pretrained(source.config_dir)
+            origin = str(Path(source.config_dir) / "preprocessor_config.json")
+    except (OSError, ValueError):
+        extractor = None
+    if extractor is None:
+        extractor = Wav2Vec2FeatureExtractor()
+        origin = "Wav2Vec2FeatureExtractor() defaults"
+    return {
+        "do_normalize": bool(extractor.do_normalize),
+        "sampling_rate": int(extractor.sampling_rate),
+        "source": origin,
+    }
+
+
+def _load_state_dict_file(path: str) -> dict[str, Any]:
+    import torch
+
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(path, device="cpu")
+    # weights_only: a weights file cannot run code when it is read
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise WeightsError(f"weights file '{path}' does not hold a state dict (got {type(state).__name__}).")
+    return state
+
+
+def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int) -> Any:
+    """A ``Wav2Vec2Model`` in eval mode: loaded from ``source``, or seeded random weights."""
+    import torch
+    from safetensors import SafetensorError
+    from transformers import Wav2Vec2Model
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-worker weight-loading bars would drown the real one
+    if init == "random":
+        torch.manual_seed(seed)
+        return Wav2Vec2Model(hf_config).eval()
+    if source.kind == "file":
+        model = Wav2Vec2Model(hf_config)
+        expected = model.state_dict()
+        state = _load_state_dict_file(source.location)
+        prefix = Wav2Vec2Model.base_model_prefix + "."
+        state = {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
+        kept = {k: v for k, v in state.items() if k in expected}
+        missing = sorted(set(expected) - set(kept))
+        shape_errors = sorted(k for k, v in kept.items() if tuple(v.shape) != tuple(expected[k].shape))
+        if missing or shape_errors:
+            problem = f"lacks {len(missing)} weight(s), e.g. {missing[:3]}" if missing else \
+                f"has weights of the wrong shape for its config.json, e.g. {shape_errors[:3]}"
+            raise WeightsError(
+                f"{source.describe()} {problem}. It must be a Hugging Face wav2vec 2.0 state dict matching "
+                f"the config.json beside it (fairseq checkpoints need converting first)."
+            )
+        model.load_state_dict(kept, strict=False)
+        return model.eval()
+    kwargs: dict[str, Any] = {"output_loading_info": True}
+    if source.kind == "hub" and _offline():
+        kwargs["local_files_only"] = True
+    try:
+        model, info = Wav2Vec2Model.from_pretrained(source.location, **kwargs)
+    except (OSError, ValueError, RuntimeError, SafetensorError) as err:
+        raise WeightsError(
+            f"init: pretrained, but the weights of {source.describe()} could not be loaded ({err}). "
+            + _how_to_provide(source)
+        ) from err
+    missing = sorted(info.get("missing_keys") or [])
+    mismatched = info.get("mismatched_keys") or []
+    if missing or mismatched:
+        raise WeightsError(
+            f"init: pretrained, but {source.describe()} lacks {len(missing)} weight(s) (e.g. {missing[:3]}) "
+            f"or has {len(mismatched)} of the wrong shape, which would be left random. "
+            f"Use a complete wav2vec 2.0 checkpoint, or init: random."
+        )
+    return model.eval()
