@@ -11,8 +11,8 @@ from vocalab.params import load_section
 def main() -> None:
     args = stage.parse_args(__doc__, "manifest", "out")
     config = load_section(Wav2Vec2ExtractorConfig, SECTION, args.params)
+    extractor = Wav2Vec2Extractor(config)  # a source that cannot be loaded fails before any audio is read
     manifest = read_manifest(args.manifest, check_files=True)
-    extractor = Wav2Vec2Extractor(config)
     meta = extractor.meta()
     print(f"extract_wav2vec2: {meta['model']} ({'pretrained' if meta['pretrained'] else 'random init'}, "
           f"{meta['architecture']['num_parameters'] / 1e6:.1f} M parameters), layers {meta['layers']}, "

@@ -1,5 +1,6 @@
 """The stage scripts turn bad input into one clear line and exit code 2."""
 
+import os
 import subprocess
 import sys
 
@@ -47,3 +48,17 @@ def test_download_never_deletes_a_corpus_inside_its_output(ravdess_tree, tmp_pat
     result = run_stage("download.py", "--out", "data/raw", cwd=tmp_path)
     assert result.returncode == 2 and "overlaps the pipeline's corpus folder" in result.stderr
     assert len(list(raw.rglob("*.wav"))) == 24
+
+
+def test_pretrained_wav2vec2_without_weights_stops_with_the_fix(tmp_path):
+    (tmp_path / "params.yaml").write_text(
+        "embeddings:\n  wav2vec2:\n    model: facebook/wav2vec2-base\n    init: pretrained\n")
+    (tmp_path / "m.csv").write_text("utt_id,path\n")
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "stages" / "extract_wav2vec2.py"), "--manifest", "m.csv", "--out", "out"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "HF_HOME": str(tmp_path / "empty-cache"), "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "hub id 'facebook/wav2vec2-base'" in result.stderr and "init: random" in result.stderr
+    assert "Traceback" not in result.stderr

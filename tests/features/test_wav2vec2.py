@@ -276,3 +276,16 @@ def test_chunked_long_file_matches_the_whole_away_from_chunk_edges(tiny_wav2vec2
     # transformer layers see 10 s of context instead of 42 s
     scale = np.abs(whole[:, 32:]).max()
     assert np.abs(chunked[:, 32:] - whole[:, 32:]).max() < 1e-2 * scale
+
+
+def test_reduced_precision_keeps_the_first_norm_in_float32(tiny_wav2vec2):
+    # the CUDA path's autocast, exercised with bfloat16 on CPU
+    full = make(tiny_wav2vec2, batch_s=100.0)
+    half = make(tiny_wav2vec2, batch_s=100.0, dtype="bfloat16")
+    assert half.meta()["compute_dtype"] == "bfloat16"
+    seen = []
+    half._norm.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    clips = signals(0.7, 1.6)
+    for a, b in zip(full.extract_batch(clips), half.extract_batch(clips)):
+        assert np.abs(a - b).max() < 0.1 * np.abs(a).max()  # bfloat16 keeps ~3 significant digits
+    assert seen and all(dtype == torch.float32 for dtype in seen)

@@ -109,17 +109,18 @@ def _group_norm_class() -> type:
         """GroupNorm (one group per channel) that can use given per-utterance statistics.
 
         ``stats`` is ``(mean, var)`` of shape ``(batch, channels)`` or ``None`` (plain
-        GroupNorm). Computed in float32 whatever the autocast dtype.
+        GroupNorm). Computed and returned in float32 whatever the autocast dtype (the
+        next convolution casts again under autocast).
         """
 
         stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if self.stats is None:
-                return super().forward(x.float()).to(x.dtype)
+                return super().forward(x.float())
             mean, var = self.stats
             y = (x.float() - mean[:, :, None]) * torch.rsqrt(var[:, :, None] + self.eps)
-            return (y * self.weight[None, :, None] + self.bias[None, :, None]).to(x.dtype)
+            return y * self.weight[None, :, None] + self.bias[None, :, None]
 
     return UtteranceStatsGroupNorm
 
