@@ -90,6 +90,19 @@ def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray
     return out
 
 
+def mono_signal(samples: np.ndarray) -> np.ndarray:
+    """``samples`` as a float32 array, refused unless it is 1-D and not empty."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim != 1:
+        raise AudioError(
+            f"expected a mono signal of shape (n,), got shape {samples.shape}. "
+            f"Mix channels first (vocalab.audio.to_mono)."
+        )
+    if samples.size == 0:
+        raise AudioError("cannot extract features from an empty signal (0 samples).")
+    return samples
+
+
 def to_mono(samples: np.ndarray) -> np.ndarray:
     """Average channels: ``(n, channels)`` -> ``(n,)``; a 1-D signal is returned as is."""
     samples = np.asarray(samples, dtype=np.float32)

@@ -16,8 +16,8 @@ import numpy as np
 import scipy.fft
 import scipy.sparse
 
-from vocalab.audio import resample
-from vocalab.errors import AudioError, ParamsError
+from vocalab.audio import mono_signal, resample
+from vocalab.errors import ParamsError
 from vocalab.features.mel import mel_filterbank
 from vocalab.params import bounded, to_dict
 
@@ -128,15 +128,7 @@ class HandcraftedExtractor:
         np.ndarray [shape=(1 + n' // hop_length, n_mfcc + 2), dtype=float32]
             ``n'`` is the length after resampling.
         """
-        samples = np.asarray(samples, dtype=np.float32)
-        if samples.ndim != 1:
-            raise AudioError(
-                f"expected a mono signal of shape (n,), got shape {samples.shape}. "
-                f"Mix channels first (vocalab.audio.to_mono)."
-            )
-        if samples.size == 0:
-            raise AudioError("cannot extract features from an empty signal (0 samples).")
-        y = resample(samples, orig_sr=sampling_rate, target_sr=self.sampling_rate)
+        y = resample(mono_signal(samples), orig_sr=sampling_rate, target_sr=self.sampling_rate)
         n_fft, hop = self.config.n_fft, self.config.hop_length
         pad = n_fft // 2
         y_const = np.pad(y, pad, mode="constant")  # STFT and RMS padding (librosa default)

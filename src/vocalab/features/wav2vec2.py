@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import numpy as np
 
-from vocalab.audio import resample
-from vocalab.errors import AudioError, ParamsError, VocalabError
+from vocalab.audio import mono_signal, resample
+from vocalab.errors import ParamsError, VocalabError
 from vocalab.features.wav2vec2_source import (
     BASE_MODEL_ID,
     SECTION,
@@ -344,19 +344,12 @@ class Wav2Vec2Extractor:
         np.ndarray [shape=(t, layer_dim * n_layers), dtype=float32]
             ``t`` frames at 50 per second; clips under 25 ms are zero-padded to one frame.
         """
-        samples = np.asarray(samples, dtype=np.float32)
-        if samples.ndim != 1:
-            raise AudioError(
-                f"expected a mono signal of shape (n,), got shape {samples.shape}. "
-                f"Mix channels first (vocalab.audio.to_mono)."
-            )
+        samples = mono_signal(samples)
         return self.extract_batch([resample(samples, orig_sr=sampling_rate, target_sr=self.sampling_rate)])[0]
 
     def prepare(self, samples: np.ndarray) -> np.ndarray:
         """What the model is fed: normalised as its feature extractor says, padded to one frame."""
-        if samples.size == 0:
-            raise AudioError("cannot extract embeddings from an empty signal (0 samples).")
-        x = np.asarray(samples, dtype=np.float32)
+        x = mono_signal(samples)
         if self.preprocessing["do_normalize"]:
             x = (x - x.mean()) / np.sqrt(x.var() + _NORM_EPS)
         if len(x) < self.receptive_field:
@@ -386,19 +379,10 @@ class Wav2Vec2Extractor:
         what the signal gives alone (to float rounding).
         """
         prepared = [self.prepare(s) for s in signals]
-        per_utterance = [self._windows(i, len(x)) for i, x in enumerate(prepared)]
-        stats: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(prepared)
-        if self._norm is not None:
-            conv = self._model.feature_extractor.conv_layers[0].conv
-            weight = conv.weight.detach().float().cpu().numpy()[:, 0, :]
-            bias = None if conv.bias is None else conv.bias.detach().float().cpu().numpy()
-            for i, x in enumerate(prepared):
-                # needed where the model would not see the whole utterance alone
-                if self.batch_s > 0 or len(per_utterance[i]) > 1:
-                    stats[i] = first_conv_stats(x, weight, bias, conv.stride[0])
-        windows = [w for utterance_windows in per_utterance for w in utterance_windows]
+        windows = [w for i, x in enumerate(prepared) for w in self._windows(i, len(x))]
         windows.sort(key=lambda w: (w.stop - w.start, w.utterance, w.start))
-        pieces: dict[tuple[int, int], np.ndarray] = {}
+        pieces: list[dict[int, np.ndarray]] = [{} for _ in prepared]  # per utterance: start -> frames
+        stats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         budget = int(self.batch_s * self.sampling_rate)
         batch: list[_Window] = []
         for window in windows + [None]:  # type: ignore[list-item]
@@ -406,30 +390,37 @@ class Wav2Vec2Extractor:
                 batch.append(window)
                 continue
             for done, frames in zip(batch, self._forward(batch, prepared, stats)):
-                pieces[(done.utterance, done.start)] = frames
+                pieces[done.utterance][done.start] = frames
             batch = [window] if window is not None else []
-        out = []
-        for i in range(len(prepared)):
-            keys = sorted(k for k in pieces if k[0] == i)
-            out.append(np.concatenate([pieces[k] for k in keys]) if len(keys) > 1 else pieces[keys[0]])
-        return out
+        return [np.concatenate([frames for _, frames in sorted(p.items())]) if len(p) > 1 else next(iter(p.values()))
+                for p in pieces]
+
+    def _first_conv_stats(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        conv = self._model.feature_extractor.conv_layers[0].conv
+        weight = conv.weight.detach().float().cpu().numpy()[:, 0, :]
+        bias = None if conv.bias is None else conv.bias.detach().float().cpu().numpy()
+        return first_conv_stats(samples, weight, bias, conv.stride[0])
 
     def _forward(self, batch: list[_Window], prepared: list[np.ndarray],
-                 stats: list[tuple[np.ndarray, np.ndarray] | None]) -> list[np.ndarray]:
+                 stats: dict[int, tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """Run one padded batch; ``stats`` caches first-convolution statistics per utterance."""
         import torch
 
-        longest = max(w.stop - w.start for w in batch)
-        inputs = np.zeros((len(batch), longest), dtype=np.float32)
-        mask = np.zeros((len(batch), longest), dtype=np.int64)
+        lengths = np.array([w.stop - w.start for w in batch])
+        inputs = np.zeros((len(batch), lengths.max()), dtype=np.float32)
         for row, w in enumerate(batch):
-            inputs[row, : w.stop - w.start] = prepared[w.utterance][w.start:w.stop]
-            mask[row, : w.stop - w.start] = 1
-        # one whole utterance, unpadded: the model's own code path is already exact (and
-        # faster: no mask, fused GroupNorm)
+            inputs[row, : lengths[row]] = prepared[w.utterance][w.start:w.stop]
+        mask = None  # one unpadded window needs none
+        if len(batch) > 1:
+            mask = torch.from_numpy((np.arange(lengths.max()) < lengths[:, None]).astype(np.int64)).to(self.device)
+        # one whole utterance alone: the model's own GroupNorm is already exact (and fused)
         alone = len(batch) == 1 and batch[0].start == 0 and batch[0].stop == len(prepared[batch[0].utterance])
         if self._norm is not None and not alone:
-            means = np.stack([stats[w.utterance][0] for w in batch])  # type: ignore[index]
-            variances = np.stack([stats[w.utterance][1] for w in batch])  # type: ignore[index]
+            for w in batch:
+                if w.utterance not in stats:
+                    stats[w.utterance] = self._first_conv_stats(prepared[w.utterance])
+            means = np.stack([stats[w.utterance][0] for w in batch])
+            variances = np.stack([stats[w.utterance][1] for w in batch])
             self._norm.stats = (torch.from_numpy(means).float().to(self.device),
                                 torch.from_numpy(variances).float().to(self.device))
         want_hidden = any(layer != "last" for layer in self.layers)
@@ -440,7 +431,7 @@ class Wav2Vec2Extractor:
             ):
                 output = self._model(
                     torch.from_numpy(inputs).to(self.device),
-                    attention_mask=None if len(batch) == 1 else torch.from_numpy(mask).to(self.device),
+                    attention_mask=mask,
                     output_hidden_states=want_hidden,
                 )
         finally:
