@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import os
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -92,3 +97,26 @@ def save_tiny_wav2vec2(directory: Path, *, seed: int = 0, **overrides) -> Path:
 def tiny_wav2vec2(tmp_path_factory) -> Path:
     """A saved tiny base-style (group-norm) wav2vec 2.0 directory."""
     return save_tiny_wav2vec2(tmp_path_factory.mktemp("tiny-wav2vec2"))
+
+
+@contextlib.contextmanager
+def serve_directory(root: Path) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 serving ``root``; yields its base URL and the paths requested."""
+    requested: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requested.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requested
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -113,11 +113,15 @@ def test_params_file_errors(tmp_path):
 def test_project_params_file_is_valid():
     from tests.conftest import REPO_ROOT
     from vocalab.features import FEATURE_SETS
+    from vocalab.features.vggish import VGGishExtractorConfig
     from vocalab.features.wav2vec2 import Wav2Vec2ExtractorConfig
 
     for cls, section in ((DataConfig, "data"), (SplitConfig, "split"), (HandcraftedConfig, "features"),
-                         (Wav2Vec2ExtractorConfig, "embeddings.wav2vec2"), (TrainConfig, "train")):
-        load_section(cls, section, REPO_ROOT / "params.yaml")
+                         (Wav2Vec2ExtractorConfig, "embeddings.wav2vec2"),
+                         (VGGishExtractorConfig, "embeddings.vggish"), (TrainConfig, "train")):
+        config = load_section(cls, section, REPO_ROOT / "params.yaml")
+        if section != "train":  # train.feature_sets lists this project's sets, not a default
+            assert config == cls(), f"params.yaml's '{section}' differs from the documented defaults"
     # every registered feature set has its params section
     params = load_params(REPO_ROOT / "params.yaml")
     for section in FEATURE_SETS.values():

@@ -71,6 +71,15 @@ def evaluate(model: Any, info: dict[str, Any], store: FeatureStore, manifest: pd
         metrics["model"] = store.meta["model"]
     if store.meta.get("layers"):
         metrics["layers"] = "+".join(str(layer) for layer in store.meta["layers"])
+    if test.absent_utt_ids or validation.absent_utt_ids or info.get("n_train_absent"):
+        # utterances without features in this store: scored by nobody, so say how many
+        metrics["n_absent"] = {"train": info.get("n_train_absent", 0), "validation": len(validation.absent_utt_ids),
+                               "test": len(test.absent_utt_ids)}
+    short = store.meta.get("short_clips")
+    if short:
+        test_ids = set(test.utt_ids) | set(test.absent_utt_ids)
+        metrics["short_clips"] = {"policy": short["policy"], "n": len(short["utt_ids"]),
+                                  "n_test": sum(u in test_ids for u in short["utt_ids"])}
     if len(validation.labels):
         val = classification_metrics(validation.labels, model.predict(validation.features), labels)
         metrics["validation"] = {k: val[k] for k in ("accuracy", "uar", "macro_f1")}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ class SplitData:
     labels: np.ndarray  # [shape=(n,)]
     utt_ids: list[str]
     speakers: list[str]
+    absent_utt_ids: list[str] = field(default_factory=list)  # in the split, but without frames in the store
 
 
 def pooled_features(store: FeatureStore, rows: np.ndarray, layer_pooling: str = "concat") -> np.ndarray:
@@ -55,11 +56,18 @@ def pooled_features(store: FeatureStore, rows: np.ndarray, layer_pooling: str = 
 
 def split_data(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, split: str,
                layer_pooling: str = "concat") -> SplitData:
-    """The rows of ``split``, looked up in ``store`` by utt_id (never by position)."""
+    """The rows of ``split``, looked up in ``store`` by utt_id (never by position).
+
+    Utterances the store records as absent (an extractor gave them no frames, e.g.
+    VGGish with ``short_clips: drop``) are left out and listed in ``absent_utt_ids``.
+    """
     table = manifest[["utt_id", "speaker", "label"]].merge(
         splits[["utt_id", "split"]], on="utt_id", validate="one_to_one"
     )
     table = table[table["split"] == split]
+    is_absent = table["utt_id"].isin(set(store.meta.get("absent_utt_ids", [])))
+    absent = table.loc[is_absent, "utt_id"].tolist()
+    table = table[~is_absent]
     rows = store.index_of(table["utt_id"].tolist())
     features = pooled_features(store, rows, layer_pooling)
     if not np.isfinite(features).all():
@@ -68,7 +76,14 @@ def split_data(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame
             f"feature store '{store.root}' holds NaN/inf for utterance '{bad}'. Check that file's audio."
         )
     return SplitData(features, table["label"].to_numpy(dtype=str), table["utt_id"].tolist(),
-                     table["speaker"].tolist())
+                     table["speaker"].tolist(), absent)
+
+
+def _absent_hint(data: SplitData) -> str:
+    if not data.absent_utt_ids:
+        return ""
+    return (f" ({len(data.absent_utt_ids)} of its utterances have no features in this store, "
+            f"e.g. VGGish short_clips: drop)")
 
 
 def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, config: TrainConfig,
@@ -78,7 +93,9 @@ def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, con
     classes = sorted(set(manifest["label"]))
     missing = sorted(set(classes) - set(data.labels))
     if len(data.labels) == 0:
-        raise VocalabError("the training split is empty. Check the 'split' params and metrics/split.json.")
+        raise VocalabError(
+            f"the training split is empty{_absent_hint(data)}. Check the 'split' params and metrics/split.json."
+        )
     if missing:
         raise VocalabError(
             f"label(s) {missing} have no training utterance, so no model can learn them. "
@@ -94,6 +111,7 @@ def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, con
         "train": to_dict(config),
         "features": store.meta,
         "n_train": len(data.labels),
+        "n_train_absent": len(data.absent_utt_ids),
         "n_train_speakers": len(set(data.speakers)),
         "n_features": int(data.features.shape[1]),
     }

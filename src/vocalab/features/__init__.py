@@ -6,4 +6,6 @@ from __future__ import annotations
 FEATURE_SETS: dict[str, str] = {
     "handcrafted": "features",
     "wav2vec2": "embeddings.wav2vec2",
+    "vggish": "embeddings.vggish",
+    "logmel": "embeddings.vggish",  # written by extract_vggish alongside vggish
 }

@@ -5,6 +5,13 @@ The extractor is any picklable object with ``name``, ``sampling_rate``,
 ``extract(samples, sampling_rate) -> (t, dim)``. It may add ``extract_batch(signals)``
 (several signals at once, for models that batch), ``worker_setup(n_workers)`` (its
 own thread budget), ``start_method``, ``preferred_workers`` and ``shard_size``.
+
+An extractor that feeds several stores from one pass over the audio defines
+``outputs() -> list[Output]``; its ``extract``/``extract_batch`` then return, per
+signal, a dict from output name to frames. An output with no frames for an
+utterance leaves that utterance out of its store, and the store's meta lists it
+under ``absent_utt_ids``: nothing goes missing unrecorded.
+
 This module owns all file I/O:
 each file is decoded and resampled once, in a worker process, and results are
 written as shards to a scratch folder keyed by the extractor's parameters, so an
@@ -23,9 +30,9 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -55,22 +62,42 @@ class Extractor(Protocol):
 
 
 @dataclass(frozen=True)
+class Output:
+    """One feature store that an extractor writes."""
+
+    name: str
+    dim: int
+    frames_dtype: str
+    meta: dict[str, Any]
+
+
+def outputs_of(extractor: Extractor) -> list[Output]:
+    """The stores ``extractor`` writes: its ``outputs()``, else one named after it."""
+    outputs = getattr(extractor, "outputs", None)
+    if outputs is not None:
+        return list(outputs())
+    return [Output(extractor.name, extractor.dim, extractor.frames_dtype, extractor.meta())]
+
+
+@dataclass(frozen=True)
 class ExtractionReport:
     n_utterances: int
     audio_s: float
     wall_s: float
     workers: int
     resumed_shards: int
+    absent: dict[str, int] = field(default_factory=dict)  # output -> utterances without frames
 
     @property
     def audio_s_per_s(self) -> float:
         return self.audio_s / self.wall_s if self.wall_s > 0 else float("inf")
 
     def line(self, name: str) -> str:
+        absent = "".join(f", {n} utterance(s) without {output} frames" for output, n in self.absent.items() if n)
         return (
             f"{name}: {self.n_utterances} utterances, {self.audio_s:.1f} s of audio in "
             f"{self.wall_s:.2f} s ({self.audio_s_per_s:.0f} audio-s/s, {self.workers} worker(s), "
-            f"{self.resumed_shards} shard(s) resumed)"
+            f"{self.resumed_shards} shard(s) resumed{absent})"
         )
 
 
@@ -91,7 +118,7 @@ class _AudioProgress:
         self._bar.close()
 
 
-def _extract_signals(extractor: Extractor, paths: Sequence[str], signals: list[np.ndarray]) -> list[np.ndarray]:
+def _extract_signals(extractor: Extractor, paths: Sequence[str], signals: list[np.ndarray]) -> list[Any]:
     extract_batch = getattr(extractor, "extract_batch", None)
     if extract_batch is None:
         outputs = []
@@ -112,34 +139,55 @@ def _extract_signals(extractor: Extractor, paths: Sequence[str], signals: list[n
         raise
 
 
-def extract_files(extractor: Extractor, paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _checked(output: Output, path: str, frames: np.ndarray) -> np.ndarray:
+    """``frames`` cast to the output's storage dtype; NaN, inf and overflow name the file."""
+    if frames.ndim != 2 or frames.shape[1] != output.dim:
+        raise AudioError(f"'{path}': {output.name} frames have shape {frames.shape}, expected (t, {output.dim}).")
+    if not np.isfinite(frames).all():
+        raise AudioError(f"'{path}': {output.name} features contain NaN or inf. Check this file's audio.")
+    with np.errstate(over="ignore"):  # overflow is reported below, with the file's name
+        stored = frames.astype(output.frames_dtype, copy=False)
+    if not np.isfinite(stored).all():
+        raise AudioError(
+            f"'{path}': {output.name} features exceed the range of {output.frames_dtype} "
+            f"(largest magnitude {np.abs(frames).max():.3g}). Store them as float32 "
+            f"(the extractor's frames_dtype param)."
+        )
+    return stored
+
+
+def extract_files(extractor: Extractor, paths: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Decode and extract each file.
 
     Returns
     -------
-    frames : np.ndarray [shape=(sum of t, dim), dtype=extractor.frames_dtype]
-    lengths : np.ndarray [shape=(n_files,), int64]
-    pooled : np.ndarray [shape=(n_files, 2 * dim), float32]
-        Mean and std of each file's frames, taken before the cast to ``frames_dtype``.
+    dict
+        Output name -> ``(frames, lengths, pooled)``:
+
+        frames : np.ndarray [shape=(sum of t, dim), dtype=the output's frames_dtype]
+        lengths : np.ndarray [shape=(n_files,), int64]; 0 where a file has no frames
+        pooled : np.ndarray [shape=(n_files, 2 * dim), float32]
+            Mean and std of each file's frames, taken before the cast to ``frames_dtype``
+            (zeros where a file has no frames).
     """
+    outputs = outputs_of(extractor)
     signals = [load_audio(path, sampling_rate=extractor.sampling_rate)[0] for path in paths]
-    outputs = _extract_signals(extractor, paths, signals)
-    blocks, lengths, pooled = [], [], []
-    for path, frames in zip(paths, outputs):
-        if not np.isfinite(frames).all():
-            raise AudioError(f"'{path}': {extractor.name} features contain NaN or inf. Check this file's audio.")
-        with np.errstate(over="ignore"):  # overflow is reported below, with the file's name
-            stored = frames.astype(extractor.frames_dtype, copy=False)
-        if not np.isfinite(stored).all():
-            raise AudioError(
-                f"'{path}': {extractor.name} features exceed the range of {extractor.frames_dtype} "
-                f"(largest magnitude {np.abs(frames).max():.3g}). Store them as float32 "
-                f"(the extractor's frames_dtype param)."
-            )
-        blocks.append(stored)
-        lengths.append(len(frames))
-        pooled.append(pool(frames))
-    return np.concatenate(blocks), np.asarray(lengths, dtype=np.int64), np.stack(pooled)
+    results = _extract_signals(extractor, paths, signals)
+    if getattr(extractor, "outputs", None) is None:
+        results = [{outputs[0].name: frames} for frames in results]
+    shards = {}
+    for output in outputs:
+        blocks, lengths = [], []
+        pooled = np.zeros((len(paths), 2 * output.dim), dtype=np.float32)
+        for k, (path, result) in enumerate(zip(paths, results)):
+            frames = np.asarray(result[output.name])
+            if len(frames):
+                blocks.append(_checked(output, path, frames))
+                pooled[k] = pool(frames)
+            lengths.append(len(frames))
+        stacked = np.concatenate(blocks) if blocks else np.zeros((0, output.dim), dtype=output.frames_dtype)
+        shards[output.name] = (stacked, np.asarray(lengths, dtype=np.int64), pooled)
+    return shards
 
 
 # fork starts workers in milliseconds (spawn re-imports numpy/scipy in each, ~0.5 s);
@@ -170,9 +218,11 @@ def _init_worker(extractor: Extractor, n_workers: int) -> None:
 
 
 def _run_shard(extractor: Extractor, paths: Sequence[str], target: str) -> str:
-    frames, lengths, pooled = extract_files(extractor, paths)
+    arrays = {}
+    for name, (frames, lengths, pooled) in extract_files(extractor, paths).items():
+        arrays.update({f"{name}.frames": frames, f"{name}.lengths": lengths, f"{name}.pooled": pooled})
     tmp = target + ".tmp.npz"
-    np.savez(tmp, frames=frames, lengths=lengths, pooled=pooled)
+    np.savez(tmp, **arrays)
     os.replace(tmp, target)
     return target
 
@@ -193,19 +243,23 @@ def _file_key(path: str) -> list[Any]:
 def extract_manifest(
     manifest: pd.DataFrame,
     extractor: Extractor,
-    out_dir: Path,
+    out_dir: Path | Mapping[str, Path],
     *,
     workers: int | None = None,
     shard_size: int | None = None,
     scratch_root: Path = DEFAULT_SCRATCH,
     progress: bool = True,
+    extra_meta: Mapping[str, dict[str, Any]] | None = None,
 ) -> ExtractionReport:
     """Extract every manifest utterance into the feature store at ``out_dir``.
 
-    Utterances are stored in manifest order. Shards already present in the
-    scratch folder (same extractor parameters, same files) are reused. ``workers``
-    and ``shard_size`` default to the extractor's ``preferred_workers`` and
-    ``shard_size`` when it has them, else to the CPU count and 32 files.
+    ``out_dir`` is one folder, or for an extractor with several outputs a mapping
+    from output name to folder. Utterances are stored in manifest order. Shards
+    already present in the scratch folder (same extractor parameters, same files)
+    are reused. ``workers`` and ``shard_size`` default to the extractor's
+    ``preferred_workers`` and ``shard_size`` when it has them, else to the CPU count
+    and 32 files. ``extra_meta`` (output name -> dict) is added to a store's
+    ``meta.json`` without entering the scratch fingerprint.
     """
     start_time = time.perf_counter()
     if workers is None:
@@ -214,7 +268,17 @@ def extract_manifest(
         shard_size = getattr(extractor, "shard_size", 32)
     paths = manifest["path"].astype(str).tolist()
     durations = manifest["duration_s"].to_numpy(dtype=np.float64)
-    meta = extractor.meta()
+    outputs = outputs_of(extractor)
+    if isinstance(out_dir, Mapping):
+        if set(out_dir) != {o.name for o in outputs}:
+            raise ValueError(f"out_dir names {sorted(out_dir)}, but {extractor.name} writes "
+                             f"{sorted(o.name for o in outputs)}")
+        out_dirs = {name: Path(d) for name, d in out_dir.items()}
+    elif len(outputs) == 1:
+        out_dirs = {outputs[0].name: Path(out_dir)}
+    else:
+        raise ValueError(f"{extractor.name} writes {len(outputs)} stores: pass out_dir as a mapping")
+    meta = [o.meta for o in outputs]
     scratch = Path(scratch_root) / f"{extractor.name}-{_fingerprint(meta)}"
     scratch.mkdir(parents=True, exist_ok=True)
 
@@ -255,24 +319,32 @@ def extract_manifest(
     bar.close()
 
     shard_files = [s[1] for s in shards]
-    total_frames = 0
-    for target in shard_files:
-        with np.load(target) as data:
-            total_frames += int(data["lengths"].sum())
-
-    def blocks():
+    utt_ids = manifest["utt_id"].astype(str).tolist()
+    absent_counts = {}
+    for output in outputs:
+        lengths = []
         for target in shard_files:
             with np.load(target) as data:
-                yield data["frames"], data["lengths"], data["pooled"]
+                lengths.append(data[f"{output.name}.lengths"])
+        present = np.concatenate(lengths) > 0 if lengths else np.zeros(0, dtype=bool)
+        absent = [u for u, ok in zip(utt_ids, present) if not ok]
+        absent_counts[output.name] = len(absent)
 
-    write_store(
-        Path(out_dir), utt_ids=manifest["utt_id"].astype(str).tolist(), frame_blocks=blocks(),
-        total_frames=total_frames, dim=extractor.dim, dtype=extractor.frames_dtype, meta=meta,
-    )
+        def blocks(name: str = output.name):
+            for target in shard_files:
+                with np.load(target) as data:
+                    keep = data[f"{name}.lengths"] > 0
+                    yield data[f"{name}.frames"], data[f"{name}.lengths"][keep], data[f"{name}.pooled"][keep]
+
+        write_store(
+            out_dirs[output.name], utt_ids=[u for u, ok in zip(utt_ids, present) if ok], frame_blocks=blocks(),
+            total_frames=int(sum(int(n.sum()) for n in lengths)), dim=output.dim, dtype=output.frames_dtype,
+            meta={**output.meta, **(extra_meta or {}).get(output.name, {}), "absent_utt_ids": absent},
+        )
     shutil.rmtree(scratch)
     if Path(scratch_root).is_dir() and not any(Path(scratch_root).iterdir()):
         Path(scratch_root).rmdir()
     return ExtractionReport(
         n_utterances=len(paths), audio_s=float(durations.sum()),
-        wall_s=time.perf_counter() - start_time, workers=workers, resumed_shards=resumed,
+        wall_s=time.perf_counter() - start_time, workers=workers, resumed_shards=resumed, absent=absent_counts,
     )

@@ -21,7 +21,6 @@ which the overlap covers.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
@@ -38,7 +37,7 @@ from vocalab.features.wav2vec2_source import (
     load_preprocessing,
     resolve_source,
 )
-from vocalab.parallel import default_workers
+from vocalab.features.torch_runtime import check_device_param, preferred_workers, resolve_device, share_cpu_threads
 from vocalab.params import bounded, to_dict
 
 if TYPE_CHECKING:
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
 
 _NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor's zero-mean unit-variance epsilon
 _CUDA_BATCH_S = 120.0
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -79,10 +77,7 @@ class Wav2Vec2ExtractorConfig:
     frames_dtype: Literal["float16", "float32"] = "float16"
 
     def check(self, section: str) -> None:
-        if not _DEVICE_PATTERN.match(self.device):
-            raise ParamsError(
-                f"params key '{section}.device' = {self.device!r} is not allowed: use auto, cpu, cuda or cuda:N."
-            )
+        check_device_param(self.device, section)
         if isinstance(self.layers, tuple):
             if not self.layers:
                 raise ParamsError(f"params key '{section}.layers' is an empty list: name at least one layer, "
@@ -224,33 +219,17 @@ class Wav2Vec2Extractor:
         self.feature_names = [f"{'last' if layer == 'last' else f'l{layer}'}_{i}"
                               for layer in self.layers for i in range(self.layer_dim)]
         self.frames_dtype = config.frames_dtype
-        self.device = self._resolve_device(config.device)
+        self.device = resolve_device(config.device, SECTION)
         self.compute_dtype = self._resolve_dtype(config.dtype)
         self.batch_s = config.batch_s or (_CUDA_BATCH_S if self.device.type == "cuda" else 0.0)
         self.shard_size = 256 if self.device.type == "cuda" else 8
-        # one process drives the GPU; on CPU torch's own threads scale well up to about
-        # 8 cores (measured on 2: two 1-thread workers were no faster than one 2-thread
-        # process), so more processes only pay on larger machines
-        self.preferred_workers = 1 if self.device.type == "cuda" else max(1, default_workers() // 8)
+        self.preferred_workers = preferred_workers(self.device)
         self._model: Any = None
         self._norm: Any = None
         self.num_parameters = 0
         self._load()
 
     # -- set-up ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _resolve_device(name: str) -> torch.device:
-        import torch
-
-        if name == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if name.startswith("cuda") and not torch.cuda.is_available():
-            raise ParamsError(
-                f"params key '{SECTION}.device' = '{name}', but torch sees no CUDA device "
-                f"(torch {torch.__version__}). Use device: auto or cpu."
-            )
-        return torch.device(name)
 
     def _resolve_dtype(self, name: str) -> torch.dtype:
         import torch
@@ -285,10 +264,7 @@ class Wav2Vec2Extractor:
 
     def worker_setup(self, n_workers: int) -> None:
         """Give each of ``n_workers`` processes its share of the CPU cores for torch."""
-        import torch
-
-        if self.device.type == "cpu":
-            torch.set_num_threads(max(1, default_workers() // max(1, n_workers)))
+        share_cpu_threads(self.device, n_workers)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
