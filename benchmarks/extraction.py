@@ -7,8 +7,11 @@ second and the ratio.
 - handcrafted: librosa mfcc/rms/zero_crossing_rate file by file.
 - wav2vec2: librosa.load + Wav2Vec2FeatureExtractor + Wav2Vec2Model, one file at
   a time, on the same device, with the model of params.yaml (embeddings.wav2vec2).
+- vggish: librosa.load + the VGGish log-mel examples + one forward pass per file,
+  as torchvggish's ``model(file)`` does, with the same weights (embeddings.vggish).
+  vocalab also writes the logmel store in the same pass.
 
-    python benchmarks/extraction.py [--sets handcrafted wav2vec2] [--limit N] [--workers N]
+    python benchmarks/extraction.py [--sets handcrafted wav2vec2 vggish] [--limit N] [--workers N]
 
 Needs the manifest of a `dvc repro` run (`make repro`).
 """
@@ -145,13 +148,68 @@ def bench_wav2vec2(manifest, params: Path, workers: int, extra_dtypes: list[str]
           "worst file (float16 storage alone rounds at ~5e-4).")
 
 
+def naive_vggish_loop(paths: list[str], model, device) -> list[np.ndarray]:
+    """What the reference notebook does, file by file (clips under 0.975 s give nothing)."""
+    import torch
+
+    from vocalab.features import vggish_frontend as frontend
+
+    out = []
+    for path in paths:
+        y, _ = librosa.load(path, sr=frontend.SAMPLE_RATE)
+        examples = frontend.examples(frontend.log_mel(y))
+        with torch.no_grad():
+            out.append(model(torch.from_numpy(examples).to(device)).cpu().numpy())
+    return out
+
+
+def bench_vggish(manifest, params: Path, workers: int) -> None:
+    import dataclasses
+
+    import torch
+
+    from vocalab.features.store import FeatureStore
+    from vocalab.features.vggish import SECTION, VGGishExtractor, VGGishExtractorConfig
+
+    config = load_section(VGGishExtractorConfig, SECTION, params)
+    extractor = VGGishExtractor(config)
+    model, device = extractor._model, extractor.device
+    paths = manifest["path"].tolist()
+    naive_vggish_loop(paths[:2], model, device)  # warm-up
+    start = time.perf_counter()
+    reference = naive_vggish_loop(paths, model, device)
+    naive_s = time.perf_counter() - start
+    rows = [(f"naive notebook loop ({device.type}, {torch.get_num_threads()} threads, batch = 1 file)", naive_s)]
+    runs = [(config, 1)]
+    if device.type == "cpu" and workers > 1:
+        runs.append((config, workers))
+    runs.append((dataclasses.replace(config, dtype="bfloat16"), 1))
+    for run_config, n in runs:
+        run_extractor = extractor if run_config == config else VGGishExtractor(run_config)
+        tmp = Path(tempfile.mkdtemp(prefix="vocalab-bench-"))
+        start = time.perf_counter()
+        extract_manifest(manifest, run_extractor, {"vggish": tmp / "vggish", "logmel": tmp / "logmel"},
+                         workers=n, scratch_root=tmp / "scratch", progress=False)
+        seconds = time.perf_counter() - start
+        store = FeatureStore(tmp / "vggish")
+        worst = max(float(np.abs(store.sequence(u) - ref).max() / np.abs(ref).max())
+                    for u, ref in zip(manifest["utt_id"], reference) if len(ref))
+        shutil.rmtree(tmp)
+        rows.append((f"vocalab, {n} worker(s), {run_config.dtype}, batch {run_config.batch_examples} examples "
+                     f"[rel. diff {worst:.1e}]", seconds))
+    print_table(f"vggish ({'pretrained' if config.init == 'pretrained' else 'random init'}, {device}; "
+                f"vocalab also writes logmel)", float(manifest["duration_s"].sum()), rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, default=Path("data/manifest.csv"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--sets", nargs="+", choices=["handcrafted", "wav2vec2"], default=["handcrafted", "wav2vec2"])
+    parser.add_argument("--sets", nargs="+", choices=["handcrafted", "wav2vec2", "vggish"],
+                        default=["handcrafted", "wav2vec2", "vggish"])
     parser.add_argument("--limit", type=int, default=None,
-                        help="use the first N files only (default: all for handcrafted, 96 for wav2vec2)")
+                        help="use the first N files only (default: all for handcrafted, 96 for wav2vec2, "
+                             "240 for vggish)")
     parser.add_argument("--workers", type=int, default=None, help="default: all usable CPUs")
     parser.add_argument("--wav2vec2-dtypes", nargs="*", default=[],
                         help="extra wav2vec2 runs with these compute dtypes, e.g. bfloat16")
@@ -162,13 +220,15 @@ def main() -> None:
     workers = args.workers or default_workers()
     print(f"{os.cpu_count()} CPUs, {workers} worker(s)")
     for name in args.sets:
-        limit = args.limit or (96 if name == "wav2vec2" else None)
+        limit = args.limit or {"wav2vec2": 96, "vggish": 240}.get(name)
         subset = manifest.iloc[:limit] if limit else manifest
         print(f"{name}: {len(subset)} files, {subset['duration_s'].sum():.1f} s of audio")
         if name == "handcrafted":
             bench_handcrafted(subset, args.params, workers)
-        else:
+        elif name == "wav2vec2":
             bench_wav2vec2(subset, args.params, workers, args.wav2vec2_dtypes)
+        else:
+            bench_vggish(subset, args.params, workers)
 
 
 if __name__ == "__main__":
