@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vocalab.errors import ParamsError
 from vocalab.parallel import default_workers
@@ -49,3 +49,31 @@ def share_cpu_threads(device: torch.device, n_workers: int) -> None:
 
     if device.type == "cpu":
         torch.set_num_threads(max(1, default_workers() // max(1, n_workers)))
+
+
+class TorchExtractor:
+    """Base of the torch-based extractors: spawned workers, each with its share of the cores.
+
+    Pickling leaves out the attributes named in ``_transient`` (the model); a worker
+    process rebuilds them with ``_load()``, the same code that loaded them here.
+    """
+
+    start_method = "spawn"  # torch's thread pools do not survive fork
+    device: torch.device
+    _transient: tuple[str, ...] = ("_model",)
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    def worker_setup(self, n_workers: int) -> None:
+        share_cpu_threads(self.device, n_workers)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self._transient:
+            state[name] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._load()

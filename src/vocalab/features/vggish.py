@@ -25,7 +25,7 @@ from vocalab.audio import mono_signal, resample
 from vocalab.errors import ParamsError
 from vocalab.features import vggish_frontend as frontend
 from vocalab.features.extraction import Output
-from vocalab.features.torch_runtime import check_device_param, preferred_workers, resolve_device, share_cpu_threads
+from vocalab.features.torch_runtime import TorchExtractor, check_device_param, preferred_workers, resolve_device
 from vocalab.features.vggish_model import (
     EMBEDDING_SIZE,
     WeightsError,
@@ -92,7 +92,7 @@ class VGGishExtractorConfig:
             )
 
 
-class VGGishExtractor:
+class VGGishExtractor(TorchExtractor):
     """``extract(samples, rate) -> {"vggish": (n_examples, 128), "logmel": (t, 64)}``.
 
     Construction fetches, verifies and loads the weights, so a bad source fails
@@ -101,7 +101,6 @@ class VGGishExtractor:
     """
 
     name = "vggish"
-    start_method = "spawn"  # torch's thread pools do not survive fork
     sampling_rate = frontend.SAMPLE_RATE
     dim = EMBEDDING_SIZE
 
@@ -150,18 +149,6 @@ class VGGishExtractor:
                                  "verified_by": fetched.verified}
         self.num_parameters = int(sum(p.numel() for p in model.parameters()))
         self._model = model.to(self.device)
-
-    def worker_setup(self, n_workers: int) -> None:
-        share_cpu_threads(self.device, n_workers)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_model"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._load()
 
     def _frontend_meta(self) -> dict[str, Any]:
         return {

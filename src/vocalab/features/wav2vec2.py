@@ -37,7 +37,7 @@ from vocalab.features.wav2vec2_source import (
     load_preprocessing,
     resolve_source,
 )
-from vocalab.features.torch_runtime import check_device_param, preferred_workers, resolve_device, share_cpu_threads
+from vocalab.features.torch_runtime import TorchExtractor, check_device_param, preferred_workers, resolve_device
 from vocalab.params import bounded, to_dict
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ class _Window:
     keep_to: int
 
 
-class Wav2Vec2Extractor:
+class Wav2Vec2Extractor(TorchExtractor):
     """``extract(samples, sampling_rate) -> (t, 768 * n_layers)`` frame embeddings (50 per second).
 
     Construction resolves the source, reads the config and loads the weights, so a
@@ -184,7 +184,7 @@ class Wav2Vec2Extractor:
     """
 
     name = "wav2vec2"
-    start_method = "spawn"  # torch's thread pools do not survive fork
+    _transient = ("_model", "_norm")
 
     def __init__(self, config: Wav2Vec2ExtractorConfig) -> None:
         import torch
@@ -261,20 +261,6 @@ class Wav2Vec2Extractor:
             first.layer_norm = norm
             self._norm = norm
         self._model = model.to(self.device)
-
-    def worker_setup(self, n_workers: int) -> None:
-        """Give each of ``n_workers`` processes its share of the CPU cores for torch."""
-        share_cpu_threads(self.device, n_workers)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_model"] = None
-        state["_norm"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._load()
 
     def meta(self) -> dict[str, Any]:
         import torch
