@@ -62,3 +62,20 @@ def test_pretrained_wav2vec2_without_weights_stops_with_the_fix(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "hub id 'facebook/wav2vec2-base'" in result.stderr and "init: random" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_pretrained_vggish_that_cannot_be_had_stops_with_the_fix(tmp_path):
+    (tmp_path / "m.csv").write_text("utt_id,path\n")
+    cases = [
+        # a host that refuses the connection stands in for a machine without network
+        ("http://127.0.0.1:9/vggish-10086976.pth", "could not download http://127.0.0.1:9/vggish-10086976.pth"),
+        (str(tmp_path / "nowhere.pth"), "nowhere.pth: no such file"),
+    ]
+    for weights, message in cases:
+        (tmp_path / "params.yaml").write_text(
+            f"embeddings:\n  vggish:\n    init: pretrained\n    weights: {weights}\n")
+        result = run_stage("extract_vggish.py", "--manifest", "m.csv", "--out", "v", "--logmel-out", "l",
+                           cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "embeddings.vggish.weights" in result.stderr
+        assert "Traceback" not in result.stderr and not (tmp_path / "v").exists()
