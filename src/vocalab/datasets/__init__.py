@@ -6,13 +6,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from vocalab.datasets import ravdess
+from vocalab.datasets import crema_d, emodb, folders, mesd, ravdess, savee, tess
 from vocalab.datasets.base import Candidate
+from vocalab.datasets.folders import FoldersConfig
 from vocalab.errors import ParamsError
 from vocalab.params import bounded, nested
 
 #: layout name -> scanner(root, dataset=...) -> candidates
-LAYOUTS: dict[str, Callable[..., list[Candidate]]] = {"ravdess": ravdess.scan}
+LAYOUTS: dict[str, Callable[..., list[Candidate]]] = {
+    "ravdess": ravdess.scan,
+    "crema_d": crema_d.scan,
+    "tess": tess.scan,
+    "emodb": emodb.scan,
+    "savee": savee.scan,
+    "mesd": mesd.scan,
+    "folders": folders.scan,
+}
 
 
 @dataclass(frozen=True)
@@ -31,8 +40,9 @@ class DataConfig:
 
     source: Literal["synthetic", "local"] = "synthetic"
     path: str | None = None
-    layout: Literal["ravdess"] = "ravdess"
+    layout: Literal["ravdess", "crema_d", "tess", "emodb", "savee", "mesd", "folders"] = "ravdess"
     synthetic: SyntheticConfig = nested(SyntheticConfig)
+    folders: FoldersConfig = nested(FoldersConfig)
 
     def check(self, section: str) -> None:
         if self.source == "local":
@@ -53,6 +63,9 @@ class DataConfig:
         return "synthetic" if self.source == "synthetic" else self.layout
 
 
-def scan_corpus(root: Path, *, layout: str, dataset: str) -> list[Candidate]:
+def scan_corpus(root: Path, *, layout: str, dataset: str,
+                folders_config: FoldersConfig | None = None) -> list[Candidate]:
     """Find every audio file of a corpus laid out as ``layout`` under ``root``."""
+    if layout == "folders":
+        return folders.scan(root, dataset=dataset, config=folders_config)
     return LAYOUTS[layout](root, dataset=dataset)

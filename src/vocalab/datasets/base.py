@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 #: Extensions read as audio; anything else under a corpus root is counted as "other".
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3"})
@@ -42,3 +42,34 @@ def count_other_files(root: Path) -> int:
         and path.suffix.lower() not in AUDIO_EXTENSIONS
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
     )
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What a layout reads from one file's path."""
+
+    speaker: str  # the corpus's own speaker id; namespaced by dataset in the manifest
+    label: str
+    extras: dict[str, object] = field(default_factory=dict)
+    utt: str | None = None  # id within the corpus; default: the file stem
+
+
+def scan_parsed(root: Path, *, dataset: str, parse: Callable[[Path, Path], Parsed]) -> list[Candidate]:
+    """Every audio file under ``root``, parsed by ``parse(path, root)``.
+
+    ``parse`` raises ValueError with the reason for a path it cannot read; that file
+    becomes a candidate with ``reason`` set (a reject, never a silent drop).
+    Speakers and utt_ids are namespaced by ``dataset`` so corpora never collide.
+    """
+    candidates = []
+    for path in iter_audio_files(root):
+        try:
+            parsed = parse(path, root)
+        except ValueError as err:
+            candidates.append(Candidate(path=path, reason=str(err)))
+            continue
+        candidates.append(Candidate(
+            path=path, utt_id=f"{dataset}_{parsed.utt or path.stem}", speaker=f"{dataset}_{parsed.speaker}",
+            label=parsed.label, extras=parsed.extras,
+        ))
+    return candidates

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vocalab.datasets.base import Candidate, iter_audio_files
+from vocalab.datasets.base import Candidate, Parsed, scan_parsed
 
 EMOTIONS = {
     1: "neutral",
@@ -76,23 +76,11 @@ def parse_name(stem: str) -> dict[str, object]:
     }
 
 
+def parse_path(path: Path, root: Path) -> Parsed:
+    fields = parse_name(path.stem)
+    return Parsed(speaker=f"{fields['actor']:02d}", label=str(fields["emotion"]), extras=fields)
+
+
 def scan(root: Path, *, dataset: str) -> list[Candidate]:
     """Every audio file under ``root``, parsed as RAVDESS (unparseable names carry a reason)."""
-    candidates = []
-    for path in iter_audio_files(root):
-        try:
-            fields = parse_name(path.stem)
-        except ValueError as err:
-            candidates.append(Candidate(path=path, reason=str(err)))
-            continue
-        speaker = f"{dataset}_{fields['actor']:02d}"
-        candidates.append(
-            Candidate(
-                path=path,
-                utt_id=f"{dataset}_{path.stem}",
-                speaker=speaker,
-                label=str(fields["emotion"]),
-                extras=fields,
-            )
-        )
-    return candidates
+    return scan_parsed(root, dataset=dataset, parse=parse_path)
