@@ -1,4 +1,4 @@
-"""download: put the corpus in data/raw (generate the synthetic one, or copy a local one)."""
+"""download: put the corpus in data/raw (generate the synthetic one, copy a local one, or fetch one)."""
 
 from pathlib import Path
 
@@ -15,11 +15,18 @@ def main() -> None:
 
         n = generate(config.synthetic, args.out)
         print(f"download: generated {n} synthetic clips in {args.out}")
-    else:
+    elif config.source == "local":
         from vocalab.datasets.local import copy_corpus
 
         n = copy_corpus(Path(config.path), args.out)
         print(f"download: copied {n} files from {config.path} to {args.out}")
+    else:
+        from vocalab.datasets.download import download_archive, extract_archive
+
+        archive = config.archive()
+        path = download_archive(archive.url, archive.checksum)
+        n = extract_archive(path, args.out)
+        print(f"download: {config.source} from {archive.url} ({archive.checksum}), {n} files unpacked to {args.out}")
 
 
 if __name__ == "__main__":

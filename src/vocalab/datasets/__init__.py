@@ -34,17 +34,39 @@ class SyntheticConfig:
     seed: int = bounded(0, ge=0)
 
 
+#: corpora that ``download`` can fetch (``data.source: <name>``); their layout has the same name
+DOWNLOADABLE = ("ravdess", "crema_d", "emodb", "tess")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """``data``: which corpus to use and how it is laid out."""
 
-    source: Literal["synthetic", "local"] = "synthetic"
+    source: Literal["synthetic", "local", "ravdess", "crema_d", "emodb", "tess"] = "synthetic"
     path: str | None = None
+    url: str | None = None
+    sha256: str | None = None
     layout: Literal["ravdess", "crema_d", "tess", "emodb", "savee", "mesd", "folders"] = "ravdess"
     synthetic: SyntheticConfig = nested(SyntheticConfig)
     folders: FoldersConfig = nested(FoldersConfig)
 
     def check(self, section: str) -> None:
+        if self.sha256 is not None and (len(self.sha256) != 64 or any(c not in "0123456789abcdef"
+                                                                       for c in self.sha256.lower())):
+            raise ParamsError(f"params key '{section}.sha256' = {self.sha256!r} is not a SHA-256 (64 hex digits).")
+        if self.source in DOWNLOADABLE:
+            from vocalab.datasets.download import KNOWN_ARCHIVES
+
+            if self.url is None and self.source not in KNOWN_ARCHIVES:
+                raise ParamsError(
+                    f"params key '{section}.source' = {self.source!r}: this corpus has no single archive with a "
+                    f"published checksum built in. Set '{section}.url' to an archive (zip or tar) of it and "
+                    f"'{section}.sha256' to that file's SHA-256, or use {section}.source: local with "
+                    f"{section}.layout: {self.source}."
+                )
+            if self.url is not None and self.sha256 is None:
+                raise ParamsError(f"params key '{section}.url' is set without '{section}.sha256': give the "
+                                  f"archive's SHA-256 so a corrupt or wrong download is caught.")
         if self.source == "local":
             if self.path is None:
                 raise ParamsError(
@@ -58,9 +80,22 @@ class DataConfig:
                 )
 
     @property
+    def corpus_layout(self) -> str:
+        """How the files in data/raw are named: a downloaded corpus's own layout, else ``layout``."""
+        return self.source if self.source in DOWNLOADABLE else self.layout
+
+    @property
     def dataset(self) -> str:
         """The dataset name written in the manifest and used to namespace speakers."""
-        return "synthetic" if self.source == "synthetic" else self.layout
+        return "synthetic" if self.source == "synthetic" else self.corpus_layout
+
+    def archive(self):
+        """The archive to download: ``url``/``sha256`` when given, else the built-in one."""
+        from vocalab.datasets.download import KNOWN_ARCHIVES, Archive
+
+        if self.url is not None:
+            return Archive(self.url, f"sha256:{self.sha256.lower()}")
+        return KNOWN_ARCHIVES[self.source]
 
 
 def scan_corpus(root: Path, *, layout: str, dataset: str,
