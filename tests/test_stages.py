@@ -79,3 +79,41 @@ def test_pretrained_vggish_that_cannot_be_had_stops_with_the_fix(tmp_path):
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and "embeddings.vggish.weights" in result.stderr
         assert "Traceback" not in result.stderr and not (tmp_path / "v").exists()
+
+
+def test_downloaded_corpus_goes_through_download_and_manifest(tmp_path, monkeypatch):
+    import hashlib
+    import io
+    import zipfile
+
+    import soundfile as sf
+
+    from tests.conftest import serve_directory, speech_like
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for actor in (1, 2):
+            for emotion in (1, 5):
+                wav = io.BytesIO()
+                sf.write(wav, speech_like(actor * 10 + emotion, duration_s=0.5), 16000, format="WAV")
+                zf.writestr(f"Audio_Speech/Actor_0{actor}/03-01-0{emotion}-01-01-01-0{actor}.wav", wav.getvalue())
+        zf.writestr("Audio_Speech/readme.txt", "not audio")
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "mirror.zip").write_bytes(buffer.getvalue())
+    digest = hashlib.sha256(buffer.getvalue()).hexdigest()
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.setenv("VOCALAB_CACHE", str(tmp_path / "cache"))
+    with serve_directory(served) as (url, requested):
+        (project / "params.yaml").write_text(
+            f"data:\n  source: ravdess\n  url: {url}/mirror.zip\n  sha256: {digest}\n")
+        for _ in range(2):
+            result = run_stage("download.py", "--out", "data/raw", cwd=project)
+            assert result.returncode == 0, result.stderr
+        assert requested == ["/mirror.zip"]  # the second run came from the verified cache
+    assert "5 files unpacked" in result.stdout
+    result = run_stage("manifest.py", "--raw", "data/raw", "--out", "data/manifest.csv", "--rejects",
+                       "data/rejects.csv", "--metrics", "metrics/manifest.json", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "4 utterances, 2 speakers, 0 rejected" in result.stdout

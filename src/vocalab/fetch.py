@@ -45,8 +45,9 @@ def is_url(location: str) -> bool:
     return urlparse(location).scheme in ("http", "https")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
@@ -89,7 +90,7 @@ def fetch(location: str, *, sha256: str | None, key: str, require_checksum_for_u
         path = Path(location).expanduser()
         if not path.is_file():
             raise FetchError(f"'{key}' = {location}: no such file. Give an existing path or an http(s) URL.")
-    actual = sha256_of(path)
+    actual = file_digest(path)
     if expected and actual != expected:
         raise FetchError(f"'{key}': {path} has SHA-256 {actual}, expected {expected}. The file is corrupt or "
                          f"not the one named; delete it and download it again, or fix '{key}_sha256'.")

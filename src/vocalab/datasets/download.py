@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import stat
@@ -28,7 +27,7 @@ from urllib.parse import urlparse
 from tqdm import tqdm
 
 from vocalab.errors import VocalabError
-from vocalab.fetch import cache_dir
+from vocalab.fetch import cache_dir, file_digest
 
 
 class DownloadError(VocalabError):
@@ -49,14 +48,6 @@ KNOWN_ARCHIVES: dict[str, Archive] = {
 }
 
 _CHUNK = 1 << 16
-
-
-def _digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def parse_checksum(checksum: str) -> tuple[str, str]:
@@ -122,7 +113,7 @@ def download_archive(url: str, checksum: str, *, directory: Path | None = None, 
     if total is not None and received != total:
         raise DownloadError(f"the download of {url} is truncated: {received:,} of {total:,} bytes arrived. Run "
                             f"again to resume from {part}.")
-    actual = _digest(part, algorithm)
+    actual = file_digest(part, algorithm)
     if actual != expected:
         part.unlink()
         raise DownloadError(f"{url}: {algorithm} is {actual}, expected {expected}. The download was corrupt or "
