@@ -10,7 +10,7 @@ from vocalab.params import load_section
 def main() -> None:
     args = stage.parse_args(__doc__, "raw", "out", "rejects", "metrics")
     config = load_section(DataConfig, "data", args.params)
-    candidates = scan_corpus(args.raw, layout=config.corpus_layout, dataset=config.dataset, folders_config=config.folders)
+    candidates = scan_corpus(args.raw, layout=config.corpus_layout, dataset=config.dataset, config=config)
     manifest, rejects = build_manifest(candidates, dataset=config.dataset)
     write_manifest(manifest, args.out)
     rejects.to_csv(args.rejects, index=False)

@@ -1,11 +1,16 @@
 """Audio I/O: the one place that reads files, mixes channels and resamples.
 
 Compute code (feature extractors) receives ``(samples, sampling_rate)`` from here
-and never opens a file itself.
+and never opens a file itself. Files soundfile reads (wav, flac, ogg, mp3) are read
+with it; the audio track of video containers (mp4, mkv, mov, webm, avi, m4a) is
+decoded by the ffmpeg binary that the ``imageio-ffmpeg`` wheel ships, so no system
+ffmpeg is needed.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +22,46 @@ from vocalab.errors import AudioError
 
 #: soxr quality used everywhere; "HQ" is what librosa's default ``soxr_hq`` uses.
 RESAMPLE_QUALITY = "HQ"
+
+#: containers whose audio track is decoded with ffmpeg
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4a", ".mkv", ".mov", ".webm", ".avi"})
+_STREAM = re.compile(r"Audio: (\w+).*?, (\d+) Hz, ([^,]+),")
+
+
+def _ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _probe(path: Path) -> tuple[int, int, str]:
+    """``(sample_rate, channels, codec)`` of the first audio stream, from ffmpeg's report."""
+    report = subprocess.run([_ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path)],
+                            capture_output=True, text=True, timeout=120).stderr
+    match = _STREAM.search(report)
+    if match is None:
+        raise AudioError(f"'{path}' has no audio stream that ffmpeg can read. Check the file, or extract its "
+                         f"audio to WAV first.")
+    layout = match.group(3).strip()
+    channels = {"mono": 1, "stereo": 2}.get(layout)
+    if channels is None:
+        number = re.match(r"(\d+) channels", layout)
+        channels = int(number.group(1)) if number else 2
+    return int(match.group(2)), channels, match.group(1)
+
+
+def _ffmpeg_decode(path: Path, sampling_rate: int) -> np.ndarray:
+    """The audio track, mixed to mono by ffmpeg, as float32 at ``sampling_rate``."""
+    result = subprocess.run(
+        [_ffmpeg(), "-v", "error", "-nostdin", "-i", str(path), "-vn", "-ac", "1", "-ar", str(sampling_rate),
+         "-f", "f32le", "-acodec", "pcm_f32le", "-"],
+        capture_output=True, timeout=600,
+    )
+    if result.returncode != 0:
+        message = result.stderr.decode(errors="replace").strip().splitlines()
+        raise AudioError(f"audio file '{path}' cannot be decoded by ffmpeg ({message[-1] if message else 'no output'}). "
+                         f"Re-encode it or remove it.")
+    return np.frombuffer(result.stdout, dtype=np.float32).copy()
 
 
 @dataclass(frozen=True)
@@ -46,6 +91,11 @@ def read_info(path: str | Path) -> AudioInfo:
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"audio file '{path}' does not exist. Check the path or re-run 'download'.")
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        rate, channels, codec = _probe(path)
+        return AudioInfo(path=str(path), sample_rate=rate, channels=channels,
+                         num_frames=len(_ffmpeg_decode(path, rate)), format=path.suffix[1:].upper(),
+                         subtype=codec.upper())
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as err:
@@ -90,6 +140,16 @@ def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray
     return out
 
 
+def sample_blocks(path: str | Path, blocksize: int = 1 << 16):
+    """The file's samples as float32 blocks ``(n, channels)``, without holding a whole
+    audio file in memory (a video container's audio track is decoded whole, mixed to mono)."""
+    path = Path(path)
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        yield _ffmpeg_decode(path, _probe(path)[0])[:, None]
+        return
+    yield from sf.blocks(str(path), blocksize=blocksize, dtype="float32", always_2d=True)
+
+
 def mono_signal(samples: np.ndarray) -> np.ndarray:
     """``samples`` as a float32 array, refused unless it is 1-D and not empty."""
     samples = np.asarray(samples, dtype=np.float32)
@@ -126,16 +186,20 @@ def load_audio(path: str | Path, *, sampling_rate: int | None = None) -> tuple[n
         If the file cannot be decoded or holds no samples.
     """
     path = Path(path)
-    try:
-        samples, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise AudioError(
-            f"audio file '{path}' cannot be decoded ({err}). Re-encode it or remove it, "
-            f"then re-run the 'manifest' stage."
-        ) from err
-    if samples.shape[0] == 0:
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        file_sr = _probe(path)[0]
+        mono = _ffmpeg_decode(path, file_sr)  # at its own rate: resampled below like any file
+    else:
+        try:
+            samples, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, OSError) as err:
+            raise AudioError(
+                f"audio file '{path}' cannot be decoded ({err}). Re-encode it or remove it, "
+                f"then re-run the 'manifest' stage."
+            ) from err
+        mono = to_mono(samples)
+    if mono.shape[0] == 0:
         raise AudioError(f"audio file '{path}' holds no samples. Remove it or re-record it.")
-    mono = to_mono(samples)
     if sampling_rate is None:
         return mono, int(file_sr)
     return resample(mono, orig_sr=int(file_sr), target_sr=sampling_rate), sampling_rate

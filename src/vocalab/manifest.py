@@ -23,7 +23,7 @@ import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
-from vocalab.audio import read_info
+from vocalab.audio import read_info, sample_blocks
 from vocalab.datasets.base import Candidate
 from vocalab.errors import AudioError, ManifestError
 
@@ -65,10 +65,10 @@ def inspect_file(path: Path) -> tuple[dict[str, Any] | None, tuple[str, str] | N
     try:
         peak = 0.0
         finite = True
-        for block in sf.blocks(str(path), blocksize=1 << 16, dtype="float32", always_2d=True):
+        for block in sample_blocks(path):
             finite = finite and bool(np.isfinite(block).all())
             peak = max(peak, float(np.max(np.abs(block))) if block.size else 0.0)
-    except (sf.LibsndfileError, RuntimeError) as err:
+    except (sf.LibsndfileError, RuntimeError, AudioError) as err:
         return None, (UNREADABLE, f"'{path}' has a header but its samples cannot be decoded ({err})")
     if not finite:
         return None, (NON_FINITE, f"'{path}' holds NaN or infinite samples")

@@ -4,7 +4,9 @@ With ``strategy: speaker`` no speaker appears in two splits. Speakers are dealt
 round-robin across genders (when the manifest has a ``gender`` column) so that
 held-out speakers cover both. ``strategy: random`` splits utterances stratified
 by label; it lets one speaker land on both sides, and every summary says so
-(``speaker_overlap: true``).
+(``speaker_overlap: true``). ``strategy: given`` keeps the split that a corpus
+table brings (``data.csv.split_column``); the summaries say whether it shares
+speakers, and a table without speakers counts as sharing them.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from vocalab.errors import ManifestError, ParamsError
 from vocalab.params import bounded
 
 SPLITS = ("train", "validation", "test")
+#: names a corpus table may use for its splits
+GIVEN_NAMES = {"train": "train", "training": "train", "dev": "validation", "val": "validation",
+               "valid": "validation", "validation": "validation", "test": "test"}
 
 
 @dataclass(frozen=True)
 class SplitConfig:
     """``split``: how utterances are assigned to train / validation / test."""
 
-    strategy: Literal["speaker", "random"] = "speaker"
+    strategy: Literal["speaker", "random", "given"] = "speaker"
     test_fraction: float = bounded(0.25, gt=0.0, lt=1.0)
     validation_fraction: float = bounded(0.15, ge=0.0, lt=1.0)
     seed: int = bounded(0, ge=0)
@@ -65,7 +70,22 @@ def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
     """Return a table ``utt_id, speaker, split`` in manifest order."""
     rng = np.random.default_rng(config.seed)
     split = pd.Series("train", index=manifest.index, dtype=object)
-    if config.strategy == "speaker":
+    speakers_known = "speaker_known" not in manifest.columns or manifest["speaker_known"].astype(str).eq("True").all()
+    if config.strategy == "given":
+        if "given_split" not in manifest.columns:
+            raise ParamsError("split.strategy: given uses the corpus table's own split, but this manifest has "
+                              "none. Set data.csv.split_column (layout csv), or use strategy speaker.")
+        names = manifest["given_split"].fillna("").astype(str).str.strip().str.lower()
+        unknown = sorted(set(names) - set(GIVEN_NAMES))
+        if unknown:
+            raise ManifestError(f"the corpus table's split column holds {unknown}; split.strategy: given "
+                                f"understands {sorted(GIVEN_NAMES)}. Fix those rows.")
+        split = names.map(GIVEN_NAMES)
+    elif config.strategy == "speaker" and not speakers_known:
+        raise ParamsError("split.strategy: speaker needs speakers, but the corpus table names none "
+                          "(data.csv.speaker_column is null). Use split.strategy: given (the table's own split) "
+                          "or random; both are reported as speaker_overlap: true.")
+    elif config.strategy == "speaker":
         if "gender" in manifest.columns:
             by_speaker = manifest.groupby("speaker")["gender"].first()
             genders = sorted(by_speaker.unique())
@@ -89,7 +109,7 @@ def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
             split[index[n_test:n_test + n_val]] = "validation"
         if not (split == "train").any():
             raise ParamsError("split.strategy=random left no training utterance. Lower the fractions.")
-    return pd.DataFrame({"utt_id": manifest["utt_id"], "speaker": manifest["speaker"], "split": split})
+    return pd.DataFrame({"utt_id": manifest["utt_id"], "speaker": manifest["speaker"], "split": split.to_numpy()})
 
 
 def read_splits(path: Any, manifest: pd.DataFrame) -> pd.DataFrame:

@@ -94,8 +94,8 @@ def test_folders_with_nested_task_folders(tmp_path):
         "read-text/hc/AVPEPUDEAC0001_readtext.wav", "read-text/pd/AVPEPUDEA0001_readtext.wav",
         "loose.wav", "read-text/pd/notes-123.wav",
     ])
-    config = FoldersConfig(speaker_regex=r"^(?P<speaker>AVPEPUDEAC?\d{4})")
-    manifest, rejects = manifest_of(root, "folders", folders_config=config)
+    config = DataConfig(folders=FoldersConfig(speaker_regex=r"^(?P<speaker>AVPEPUDEAC?\d{4})"))
+    manifest, rejects = manifest_of(root, "folders", config=config)
     assert set(manifest["label"]) == {"hc", "pd"}
     row = manifest.loc["folders_vowels__A__hc__AVPEPUDEAC0001a1"]
     assert (row.speaker, row.task) == ("folders_AVPEPUDEAC0001", "vowels/A")

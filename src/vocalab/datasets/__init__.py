@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from vocalab.datasets import crema_d, emodb, folders, mesd, ravdess, savee, tess
+from dataclasses import replace
+
+from vocalab.datasets import crema_d, csv_table, emodb, folders, mesd, ravdess, savee, tess
 from vocalab.datasets.base import Candidate
+from vocalab.datasets.csv_table import CsvConfig
 from vocalab.datasets.folders import FoldersConfig
 from vocalab.errors import ParamsError
 from vocalab.params import bounded, nested
@@ -21,6 +24,7 @@ LAYOUTS: dict[str, Callable[..., list[Candidate]]] = {
     "savee": savee.scan,
     "mesd": mesd.scan,
     "folders": folders.scan,
+    "csv": csv_table.scan,
 }
 
 
@@ -46,9 +50,11 @@ class DataConfig:
     path: str | None = None
     url: str | None = None
     sha256: str | None = None
-    layout: Literal["ravdess", "crema_d", "tess", "emodb", "savee", "mesd", "folders"] = "ravdess"
+    layout: Literal["ravdess", "crema_d", "tess", "emodb", "savee", "mesd", "folders", "csv"] = "ravdess"
+    target: str | None = None
     synthetic: SyntheticConfig = nested(SyntheticConfig)
     folders: FoldersConfig = nested(FoldersConfig)
+    csv: CsvConfig = nested(CsvConfig)
 
     def check(self, section: str) -> None:
         if self.sha256 is not None and (len(self.sha256) != 64 or any(c not in "0123456789abcdef"
@@ -98,9 +104,44 @@ class DataConfig:
         return KNOWN_ARCHIVES[self.source]
 
 
-def scan_corpus(root: Path, *, layout: str, dataset: str,
-                folders_config: FoldersConfig | None = None) -> list[Candidate]:
-    """Find every audio file of a corpus laid out as ``layout`` under ``root``."""
+def scan_corpus(root: Path, *, layout: str, dataset: str, config: DataConfig | None = None) -> list[Candidate]:
+    """Find every audio file of a corpus laid out as ``layout`` under ``root``.
+
+    ``config`` supplies the options of the ``folders`` and ``csv`` layouts and
+    ``data.target`` (see :func:`apply_target`).
+    """
+    config = config or DataConfig()
     if layout == "folders":
-        return folders.scan(root, dataset=dataset, config=folders_config)
-    return LAYOUTS[layout](root, dataset=dataset)
+        candidates = folders.scan(root, dataset=dataset, config=config.folders)
+    elif layout == "csv":
+        candidates = csv_table.scan(root, dataset=dataset, config=config.csv)
+    else:
+        candidates = LAYOUTS[layout](root, dataset=dataset)
+    return apply_target(candidates, config.target, layout=layout)
+
+
+def apply_target(candidates: list[Candidate], target: str | None, *, layout: str) -> list[Candidate]:
+    """Make the field ``target`` (emotion, intensity, gender, a CSV column, …) the label.
+
+    ``None`` keeps the layout's own label. A file without a value for ``target``
+    becomes a reject with the reason; a target no file has is an error listing the
+    fields there are.
+    """
+    if target is None:
+        return candidates
+    parsed = [c for c in candidates if c.reason is None]
+    if parsed and not any(target in c.extras for c in parsed):
+        fields = sorted({k for c in parsed for k in c.extras} - {"speaker_known", "given_split"})
+        raise ParamsError(f"params key 'data.target' = {target!r} is not a field of the {layout} layout; "
+                          f"its fields are {fields} (null: the layout's own label).")
+    out = []
+    for c in candidates:
+        if c.reason is not None:
+            out.append(c)
+            continue
+        value = c.extras.get(target)
+        if value is None or str(value).strip() == "":
+            out.append(replace(c, reason=f"no value for data.target '{target}'"))
+        else:
+            out.append(replace(c, label=str(value)))
+    return out
