@@ -1,17 +1,18 @@
 """manifest: validate every audio file of data/raw into data/manifest.csv (+ rejects)."""
 
 from vocalab import stage
-from vocalab.datasets import DataConfig, scan_corpus
+from vocalab.datasets import DataConfig
 from vocalab.datasets.base import count_other_files
-from vocalab.manifest import build_manifest, manifest_summary, write_manifest
+from vocalab.datasets.sources import scan_corpora
+from vocalab.manifest import build_manifest, manifest_summary, merge_manifests, write_manifest
 from vocalab.params import load_section
 
 
 def main() -> None:
     args = stage.parse_args(__doc__, "raw", "out", "rejects", "metrics")
     config = load_section(DataConfig, "data", args.params)
-    candidates = scan_corpus(args.raw, layout=config.corpus_layout, dataset=config.dataset, config=config)
-    manifest, rejects = build_manifest(candidates, dataset=config.dataset)
+    manifest, rejects = merge_manifests([build_manifest(candidates, dataset=name)
+                                         for name, candidates in scan_corpora(config, args.raw)])
     write_manifest(manifest, args.out)
     rejects.to_csv(args.rejects, index=False)
     summary = manifest_summary(manifest, rejects, n_other_files=count_other_files(args.raw))

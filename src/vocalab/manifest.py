@@ -137,6 +137,18 @@ def build_manifest(
     return manifest, rejects_df.reset_index(drop=True)
 
 
+def merge_manifests(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One manifest and one rejects table from several corpora's, sorted as one."""
+    if len(parts) == 1:
+        return parts[0]
+    manifest = pd.concat([m for m, _ in parts], ignore_index=True)
+    extras = [c for c in manifest.columns if c not in CORE_COLUMNS]
+    manifest = manifest[CORE_COLUMNS + extras].sort_values("utt_id", kind="stable").reset_index(drop=True)
+    rejects = pd.concat([r for _, r in parts], ignore_index=True).sort_values("path", kind="stable")
+    validate_manifest(manifest)
+    return manifest, rejects.reset_index(drop=True)
+
+
 def validate_manifest(manifest: pd.DataFrame, *, source: str = "manifest", check_files: bool = False) -> None:
     """Check the manifest contract; raise ManifestError naming the first problem."""
     missing = [c for c in CORE_COLUMNS if c not in manifest.columns]

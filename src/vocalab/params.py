@@ -86,6 +86,8 @@ def _type_name(tp: Any) -> str:
         return "null"
     if origin in (tuple, list):
         return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "a mapping"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -119,6 +121,14 @@ def _coerce(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
                 f"{', '.join(repr(a) for a in allowed)}.{did_you_mean}"
             )
         return value
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ParamsError(
+                f"params key '{key}' = {value!r} has the wrong type: expected a mapping such as {{a: b}}."
+            )
+        key_tp, value_tp = typing.get_args(tp)
+        return {_coerce(f"{key} (a key)", k, key_tp, meta): _coerce(f"{key}.{k}", v, value_tp, meta)
+                for k, v in value.items()}
     if origin in (tuple, list):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ParamsError(

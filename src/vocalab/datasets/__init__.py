@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Literal
-
-from dataclasses import replace
 
 from vocalab.datasets import crema_d, csv_table, emodb, folders, mesd, ravdess, savee, tess
 from vocalab.datasets.base import Candidate
@@ -43,16 +41,18 @@ DOWNLOADABLE = ("ravdess", "crema_d", "emodb", "tess")
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """``data``: which corpus to use and how it is laid out."""
+class CorpusConfig:
+    """One corpus: where it comes from and how its files are named.
+
+    ``data`` itself is one (the usual case); ``data.sources`` lists several.
+    """
 
     source: Literal["synthetic", "local", "ravdess", "crema_d", "emodb", "tess"] = "synthetic"
     path: str | None = None
     url: str | None = None
     sha256: str | None = None
     layout: Literal["ravdess", "crema_d", "tess", "emodb", "savee", "mesd", "folders", "csv"] = "ravdess"
-    target: str | None = None
-    synthetic: SyntheticConfig = nested(SyntheticConfig)
+    name: str | None = None  # namespace of its speakers and utt_ids; default: the layout (or "synthetic")
     folders: FoldersConfig = nested(FoldersConfig)
     csv: CsvConfig = nested(CsvConfig)
 
@@ -93,6 +93,8 @@ class DataConfig:
     @property
     def dataset(self) -> str:
         """The dataset name written in the manifest and used to namespace speakers."""
+        if self.name is not None:
+            return self.name
         return "synthetic" if self.source == "synthetic" else self.corpus_layout
 
     def archive(self):
@@ -104,20 +106,53 @@ class DataConfig:
         return KNOWN_ARCHIVES[self.source]
 
 
-def scan_corpus(root: Path, *, layout: str, dataset: str, config: DataConfig | None = None) -> list[Candidate]:
+@dataclass(frozen=True)
+class DataConfig(CorpusConfig):
+    """``data``: the corpus (or ``sources``, several merged), what to predict, the label map."""
+
+    target: str | None = None
+    label_map: dict[str, str | None] = field(default_factory=dict)
+    sources: tuple[CorpusConfig, ...] = ()
+    synthetic: SyntheticConfig = nested(SyntheticConfig)
+
+    def check(self, section: str) -> None:
+        if not self.sources:
+            super().check(section)
+            return
+        if (self.source, self.path, self.url) != ("synthetic", None, None):
+            raise ParamsError(f"params key '{section}.sources' lists the corpora, so leave '{section}.source', "
+                              f"'.path' and '.url' unset: configure each corpus in its entry of the list.")
+        names = [c.dataset for c in self.sources]
+        if len(set(names)) != len(names):
+            raise ParamsError(f"params key '{section}.sources' names corpora {names}; give each a different "
+                              f"'name' so their speakers cannot collide.")
+
+    def corpora(self) -> list[CorpusConfig]:
+        """Each corpus with its folder under data/raw ('' for a single corpus)."""
+        return list(self.sources) if self.sources else [self]
+
+    def raw_folder(self, corpus: CorpusConfig) -> str:
+        return corpus.dataset if self.sources else ""
+
+
+def scan_corpus(root: Path, *, layout: str, dataset: str, config: CorpusConfig | None = None,
+                target: str | None = None) -> list[Candidate]:
     """Find every audio file of a corpus laid out as ``layout`` under ``root``.
 
-    ``config`` supplies the options of the ``folders`` and ``csv`` layouts and
-    ``data.target`` (see :func:`apply_target`).
+    ``config`` supplies the options of the ``folders`` and ``csv`` layouts;
+    ``target`` is ``data.target`` (see :func:`apply_target`), and a DataConfig given
+    as ``config`` brings its own.
     """
-    config = config or DataConfig()
+    config = config or CorpusConfig()
+    if target is None and isinstance(config, DataConfig):
+        target = config.target
     if layout == "folders":
         candidates = folders.scan(root, dataset=dataset, config=config.folders)
     elif layout == "csv":
         candidates = csv_table.scan(root, dataset=dataset, config=config.csv)
     else:
         candidates = LAYOUTS[layout](root, dataset=dataset)
-    return apply_target(candidates, config.target, layout=layout)
+    return apply_target(candidates, target, layout=layout)
 
 
 def apply_target(candidates: list[Candidate], target: str | None, *, layout: str) -> list[Candidate]:
@@ -144,4 +179,34 @@ def apply_target(candidates: list[Candidate], target: str | None, *, layout: str
             out.append(replace(c, reason=f"no value for data.target '{target}'"))
         else:
             out.append(replace(c, label=str(value)))
+    return out
+
+
+def apply_label_map(candidates: list[Candidate], label_map: dict[str, str | None], *,
+                    dataset: str) -> list[Candidate]:
+    """Map every label through ``label_map`` (``data.label_map``) to a common label set.
+
+    A label is covered when it is a key, or already one of the common labels (the
+    map's values). A key mapped to null leaves its files out, as rejects with that
+    reason. A label the map does not cover is an error naming it and the corpus.
+    """
+    if not label_map:
+        return candidates
+    common = {v for v in label_map.values() if v is not None}
+    out = []
+    for c in candidates:
+        if c.reason is not None:
+            out.append(c)
+        elif c.label in label_map:
+            mapped = label_map[c.label]
+            out.append(replace(c, label=mapped) if mapped is not None else
+                       replace(c, reason=f"label '{c.label}' is mapped to null in data.label_map (left out)"))
+        elif c.label in common:
+            out.append(c)
+        else:
+            raise ParamsError(
+                f"label '{c.label}' of corpus '{dataset}' is not covered by data.label_map (keys "
+                f"{sorted(label_map)}, common labels {sorted(common)}). Map it, e.g. '{c.label}: {c.label}', "
+                f"or map it to null to leave it out."
+            )
     return out
