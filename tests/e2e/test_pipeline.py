@@ -11,21 +11,14 @@ runs at full size with init: random.
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import REPO_ROOT, save_tiny_wav2vec2
+from tests.conftest import save_tiny_wav2vec2
+from tests.e2e.project import dvc, make_project, run, stages_run
 
 pytestmark = pytest.mark.e2e
 
-COPIED = ["dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore", ".gitignore"]
 HANDCRAFTED_BRANCH = {"extract_handcrafted", "train@handcrafted", "evaluate@handcrafted"}
 WAV2VEC2_BRANCH = {"extract_wav2vec2", "train@wav2vec2", "evaluate@wav2vec2"}
 VGGISH_STAGES = {"extract_vggish", "train@vggish", "evaluate@vggish"}
@@ -35,44 +28,14 @@ ALL_STAGES = ({"download", "manifest", "split", "durations"} | HANDCRAFTED_BRANC
 TINY_MODEL = "models/tiny-wav2vec2"
 
 
-def run(args, cwd, env):
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
-
-
-def stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("project")
-    for name in COPIED:
-        source = REPO_ROOT / name
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["data"]["synthetic"].update({"speakers": 4, "repetitions": 1})
-    save_tiny_wav2vec2(root / TINY_MODEL)
-    params["embeddings"]["wav2vec2"].update({"model": TINY_MODEL, "init": "pretrained"})
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "VOCALAB_WORKERS": "2"}
-    for args in (["git", "init", "-q"], ["git", "config", "user.name", "vocalab tests"],
-                 ["git", "config", "user.email", "tests@vocalab.invalid"], ["git", "add", "-A"],
-                 ["git", "commit", "-qm", "tiny project"]):
-        run(args, root, env)
-    return root, env
+    def edit(params, root):
+        params["data"]["synthetic"].update({"speakers": 4, "repetitions": 1})
+        save_tiny_wav2vec2(root / TINY_MODEL)
+        params["embeddings"]["wav2vec2"].update({"model": TINY_MODEL, "init": "pretrained"})
 
-
-def dvc(project, *args):
-    root, env = project
-    return run([sys.executable, "-m", "dvc", *args], root, env)
+    return make_project(tmp_path_factory.mktemp("project"), edit)
 
 
 def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
