@@ -70,7 +70,9 @@ def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
     """Return a table ``utt_id, speaker, split`` in manifest order."""
     rng = np.random.default_rng(config.seed)
     split = pd.Series("train", index=manifest.index, dtype=object)
-    speakers_known = "speaker_known" not in manifest.columns or manifest["speaker_known"].astype(str).eq("True").all()
+    # a csv table without speaker ids marks its rows speaker_known = False (other corpora leave it empty)
+    speakers_known = "speaker_known" not in manifest.columns or not manifest["speaker_known"].astype(str).eq(
+        "False").any()
     if config.strategy == "given":
         if "given_split" not in manifest.columns:
             raise ParamsError("split.strategy: given uses the corpus table's own split, but this manifest has "
