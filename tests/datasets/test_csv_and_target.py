@@ -136,3 +136,13 @@ def test_csv_params_are_validated():
     assert config.csv.speaker_column is None and config.csv.split_column == "split"
     with pytest.raises(ParamsError, match=r"unknown params key 'data\.csv\.label'"):
         from_mapping(DataConfig, {"csv": {"label": "x"}}, section="data")
+
+
+def test_a_table_without_speakers_does_not_hide_the_speakers_of_other_corpora():
+    manifest = pd.DataFrame({"utt_id": [f"u{i}" for i in range(8)], "speaker": [f"s{i // 2}" for i in range(8)],
+                             "label": ["a", "b"] * 4, "speaker_known": [None] * 8})
+    splits = assign_splits(manifest, SplitConfig(test_fraction=0.25, validation_fraction=0.25))
+    assert speaker_overlap(splits) is False
+    manifest.loc[0, "speaker_known"] = False
+    with pytest.raises(ParamsError, match="names none"):
+        assign_splits(manifest, SplitConfig())
