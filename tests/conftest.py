@@ -44,6 +44,17 @@ def wav_factory(tmp_path):
     return make
 
 
+def to_mp4(wav: Path, mp4: Path) -> Path:
+    """Encode a WAV as AAC in an mp4 container with the ffmpeg of the imageio-ffmpeg wheel."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(wav), "-c:a", "aac",
+                    "-y", str(mp4)], check=True, timeout=60)
+    return mp4
+
+
 def speech_like(seed: int, *, sampling_rate: int = 16000, duration_s: float = 1.5) -> np.ndarray:
     """A harmonic signal with a gliding pitch and an envelope: cheap stand-in for speech."""
     rng = np.random.default_rng(seed)

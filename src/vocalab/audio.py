@@ -112,6 +112,13 @@ def read_info(path: str | Path) -> AudioInfo:
     )
 
 
+def resampled_length(num_samples: int, *, orig_sr: int, target_sr: int) -> int:
+    """Length of a signal after :func:`resample`: ``ceil(n * target_sr / orig_sr)``."""
+    if orig_sr == target_sr:
+        return int(num_samples)
+    return int(np.ceil(num_samples * target_sr / orig_sr))
+
+
 def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample a mono signal with soxr (HQ).
 
@@ -132,7 +139,7 @@ def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray
         raise AudioError(f"sampling rates must be positive, got {orig_sr} -> {target_sr}.")
     out = soxr.resample(samples, orig_sr, target_sr, quality=RESAMPLE_QUALITY).astype(np.float32, copy=False)
     # soxr may return one sample more or less; fix the length as librosa does
-    length = int(np.ceil(samples.size * target_sr / orig_sr))
+    length = resampled_length(samples.size, orig_sr=orig_sr, target_sr=target_sr)
     if out.size > length:
         return out[:length]
     if out.size < length:

@@ -20,7 +20,12 @@ from urllib.parse import urlparse
 from vocalab.errors import VocalabError
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_HEX_LENGTHS = {"md5": 32, "sha256": 64}
+
+
+def is_hex_digest(value: str, algorithm: str = "sha256") -> bool:
+    """Whether ``value`` is a digest of ``algorithm`` written in hex (either case)."""
+    return len(value) == _HEX_LENGTHS[algorithm] and all(c in "0123456789abcdef" for c in value.lower())
 
 
 class FetchError(VocalabError):
@@ -74,7 +79,7 @@ def fetch(location: str, *, sha256: str | None, key: str, require_checksum_for_u
     key : str
         The params key that named ``location``, for error messages.
     """
-    if sha256 is not None and not _SHA256.match(sha256.lower()):
+    if sha256 is not None and not is_hex_digest(sha256):
         raise FetchError(f"'{key}_sha256' = {sha256!r} is not a SHA-256: give 64 hex digits, or null.")
     expected = sha256.lower() if sha256 else None
     name = Path(urlparse(location).path).name if is_url(location) else Path(location).name

@@ -1,11 +1,9 @@
 """The csv layout (with audio inside mp4 containers), data.target and split.strategy: given."""
 
-import subprocess
-
 import pandas as pd
 import pytest
 
-from tests.conftest import speech_like, write_wav
+from tests.conftest import speech_like, to_mp4, write_wav
 from vocalab.audio import load_audio, read_info
 from vocalab.datasets import DataConfig, scan_corpus
 from vocalab.datasets.csv_table import CsvConfig
@@ -16,14 +14,6 @@ from vocalab.splits import SplitConfig, assign_splits, speaker_overlap
 
 STRESS = CsvConfig(file="stress.csv", path_column="audio_path", label_column="target_stress",
                    speaker_column=None, split_column="split")
-
-
-def to_mp4(wav, mp4):
-    import imageio_ffmpeg
-
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(wav), "-c:a", "aac",
-                    "-y", str(mp4)], check=True, timeout=60)
-    return mp4
 
 
 @pytest.fixture

@@ -8,12 +8,11 @@ Only the handcrafted branch is reproduced: the corpus handling is what is tested
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pandas as pd
 import pytest
 
-from tests.conftest import speech_like, write_wav
+from tests.conftest import speech_like, to_mp4, write_wav
 from tests.e2e.project import dvc, make_project, stages_run
 
 pytestmark = pytest.mark.e2e
@@ -56,8 +55,6 @@ def test_folders_corpus_with_task_folders(tmp_path_factory):
 
 
 def test_csv_corpus_with_mp4_and_its_own_split(tmp_path_factory):
-    import imageio_ffmpeg
-
     corpus = tmp_path_factory.mktemp("stress")
     rows = []
     for i in range(24):
@@ -65,9 +62,7 @@ def test_csv_corpus_with_mp4_and_its_own_split(tmp_path_factory):
         wav = clip(corpus / f"{origin}_Audio" / f"utt{i}.wav", i, pathological=stressed, rate=22050)
         path = wav
         if origin == "MELD":
-            path = wav.with_suffix(".mp4")
-            subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(wav), "-c:a",
-                            "aac", "-y", str(path)], check=True, timeout=60)
+            path = to_mp4(wav, wav.with_suffix(".mp4"))
             wav.unlink()
         rows.append({"audio_path": str(path.relative_to(corpus)), "target_stress": int(stressed),
                      "split": ["train", "train", "dev", "test"][i % 4], "dataset_origin": origin})

@@ -314,7 +314,10 @@ def test_short_clip_ids_from_the_manifest():
         "sample_rate": [16000, 16000, 22050, 22050],
     })
     # 21497 samples at 22.05 kHz resample to 15599 at 16 kHz, 21498 to 15600
-    assert fe.resampled_length(21497, 22050) == 15599 and fe.resampled_length(21498, 22050) == 15600
+    from vocalab.audio import resampled_length
+
+    assert resampled_length(21497, orig_sr=22050, target_sr=16000) == 15599
+    assert resampled_length(21498, orig_sr=22050, target_sr=16000) == 15600
     assert short_clip_ids(manifest) == ["a", "c"]
 
 

@@ -114,7 +114,8 @@ def test_short_clip_policies():
 
 
 def test_resampled_length_matches_the_resampler():
-    from vocalab.audio import resample
+    from vocalab.audio import resample, resampled_length
 
     for n, rate in [(21499, 22050), (48000, 48000), (7, 44100), (33333, 8000)]:
-        assert fe.resampled_length(n, rate) == len(resample(np.zeros(n, np.float32), orig_sr=rate, target_sr=16000))
+        assert resampled_length(n, orig_sr=rate, target_sr=16000) == len(
+            resample(np.zeros(n, np.float32), orig_sr=rate, target_sr=16000))

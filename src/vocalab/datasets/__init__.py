@@ -11,6 +11,7 @@ from vocalab.datasets.base import Candidate
 from vocalab.datasets.csv_table import CsvConfig
 from vocalab.datasets.folders import FoldersConfig
 from vocalab.errors import ParamsError
+from vocalab.fetch import is_hex_digest
 from vocalab.params import bounded, nested
 
 #: layout name -> scanner(root, dataset=...) -> candidates
@@ -57,8 +58,7 @@ class CorpusConfig:
     csv: CsvConfig = nested(CsvConfig)
 
     def check(self, section: str) -> None:
-        if self.sha256 is not None and (len(self.sha256) != 64 or any(c not in "0123456789abcdef"
-                                                                       for c in self.sha256.lower())):
+        if self.sha256 is not None and not is_hex_digest(self.sha256):
             raise ParamsError(f"params key '{section}.sha256' = {self.sha256!r} is not a SHA-256 (64 hex digits).")
         if self.source in DOWNLOADABLE:
             from vocalab.datasets.download import KNOWN_ARCHIVES

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 from tqdm import tqdm
 
 from vocalab.errors import VocalabError
-from vocalab.fetch import cache_dir, file_digest
+from vocalab.fetch import cache_dir, file_digest, is_hex_digest
 
 
 class DownloadError(VocalabError):
@@ -52,8 +52,7 @@ _CHUNK = 1 << 16
 
 def parse_checksum(checksum: str) -> tuple[str, str]:
     algorithm, _, value = checksum.partition(":")
-    lengths = {"md5": 32, "sha256": 64}
-    if algorithm not in lengths or len(value) != lengths[algorithm] or any(c not in "0123456789abcdef" for c in value):
+    if algorithm not in ("md5", "sha256") or value != value.lower() or not is_hex_digest(value, algorithm):
         raise DownloadError(f"checksum {checksum!r} is not 'md5:<32 hex>' or 'sha256:<64 hex>'.")
     return algorithm, value
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import numpy as np
 
-from vocalab.audio import mono_signal, resample
+from vocalab.audio import mono_signal, resample, resampled_length
 from vocalab.errors import ParamsError
 from vocalab.features import vggish_frontend as frontend
 from vocalab.features.extraction import Output
@@ -257,6 +257,6 @@ class VGGishExtractor(TorchExtractor):
 
 def short_clip_ids(manifest: pd.DataFrame) -> list[str]:
     """utt_ids of the clips that fill no 0.96 s example (under 0.975 s at 16 kHz)."""
-    lengths = [frontend.resampled_length(int(round(d * sr)), int(sr))
+    lengths = [resampled_length(int(round(d * sr)), orig_sr=int(sr), target_sr=frontend.SAMPLE_RATE)
                for d, sr in zip(manifest["duration_s"], manifest["sample_rate"])]
     return [u for u, n in zip(manifest["utt_id"].astype(str), lengths) if n < frontend.MIN_EXAMPLE_SAMPLES]

@@ -136,10 +136,3 @@ def fit_short_clip(samples: np.ndarray, policy: ShortClipPolicy) -> np.ndarray |
     if policy == "repeat":
         return np.tile(samples, -(-MIN_EXAMPLE_SAMPLES // n))[:MIN_EXAMPLE_SAMPLES]
     raise ValueError(f"unknown short-clip policy {policy!r}")
-
-
-def resampled_length(num_samples: int, sampling_rate: int) -> int:
-    """Length of a signal after resampling to 16 kHz (the rule of :func:`vocalab.audio.resample`)."""
-    if sampling_rate == SAMPLE_RATE:
-        return int(num_samples)
-    return int(np.ceil(num_samples * SAMPLE_RATE / sampling_rate))
