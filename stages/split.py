@@ -3,7 +3,7 @@
 from vocalab import plots, stage
 from vocalab.manifest import read_manifest
 from vocalab.params import load_section
-from vocalab.splits import SplitConfig, assign_splits, split_summary
+from vocalab.splits import SplitConfig, assign_splits, fold_names, fold_view, split_summary
 
 
 def main() -> None:
@@ -15,9 +15,11 @@ def main() -> None:
     splits.to_csv(args.out, index=False)
     summary = split_summary(splits, manifest, config)
     stage.write_json(args.metrics, summary)
-    plots.class_balance(manifest, args.plot, splits=splits)
+    # speaker_kfold: the balance of fold 0 (every fold's speakers are in the metrics)
+    plots.class_balance(manifest, args.plot, splits=fold_view(splits, fold_names(splits)[0]))
     print("split: " + ", ".join(f"{s} {summary[s]['n_utterances']} utts / {summary[s]['n_speakers']} speakers"
                                 for s in ("train", "validation", "test"))
+          + (f" in fold 0 of {len(summary['folds'])}" if "folds" in summary else "")
           + f"; speaker_overlap={summary['speaker_overlap']}")
 
 

@@ -4,7 +4,10 @@ With ``strategy: speaker`` no speaker appears in two splits. Speakers are dealt
 round-robin across genders (when the manifest has a ``gender`` column) so that
 held-out speakers cover both. ``strategy: random`` splits utterances stratified
 by label; it lets one speaker land on both sides, and every summary says so
-(``speaker_overlap: true``). ``strategy: given`` keeps the split that a corpus
+(``speaker_overlap: true``). ``strategy: speaker_kfold`` deals speakers into
+``folds`` folds; fold ``i`` is tested by a model trained on the others, with
+validation speakers taken from the training folds, so every utterance is
+tested exactly once by a model that never heard its speaker. ``strategy: given`` keeps the split that a corpus
 table brings (``data.csv.split_column``); the summaries say whether it shares
 speakers, and a table without speakers counts as sharing them.
 """
@@ -31,12 +34,18 @@ GIVEN_NAMES = {"train": "train", "training": "train", "dev": "validation", "val"
 class SplitConfig:
     """``split``: how utterances are assigned to train / validation / test."""
 
-    strategy: Literal["speaker", "random", "given"] = "speaker"
-    test_fraction: float = bounded(0.25, gt=0.0, lt=1.0)
+    strategy: Literal["speaker", "speaker_kfold", "random", "given"] = "speaker"
+    test_fraction: float = bounded(0.25, gt=0.0, lt=1.0)  # speaker_kfold: 1 / folds instead
     validation_fraction: float = bounded(0.15, ge=0.0, lt=1.0)
+    folds: int = bounded(5, ge=2, le=100)  # speaker_kfold only
     seed: int = bounded(0, ge=0)
 
     def check(self, section: str) -> None:
+        if self.strategy == "speaker_kfold" and 1.0 / self.folds + self.validation_fraction >= 1.0:
+            raise ParamsError(
+                f"params keys '{section}.folds' = {self.folds} and '{section}.validation_fraction' = "
+                f"{self.validation_fraction:g} leave nothing to train on: raise folds or lower validation_fraction."
+            )
         if self.test_fraction + self.validation_fraction >= 1.0:
             raise ParamsError(
                 f"params keys '{section}.test_fraction' + '{section}.validation_fraction' = "
@@ -66,8 +75,65 @@ def _split_sizes(n: int, config: SplitConfig, unit: str) -> tuple[int, int]:
     return n_test, n_val
 
 
+def _speaker_order(manifest: pd.DataFrame, rng: np.random.Generator) -> list[str]:
+    """Speakers shuffled within each gender, then dealt alternately, so any prefix mixes genders."""
+    if "gender" in manifest.columns:
+        by_speaker = manifest.groupby("speaker")["gender"].first()
+        genders = sorted(by_speaker.unique())
+        groups = [sorted(by_speaker.index[by_speaker == g]) for g in genders]
+    else:
+        groups = [sorted(manifest["speaker"].unique())]
+    return _interleave([list(rng.permutation(g)) for g in groups])
+
+
+def _speaker_folds(manifest: pd.DataFrame, config: SplitConfig, order: list[str]) -> pd.DataFrame:
+    """``utt_id, speaker, fold, split_0 .. split_{k-1}``: speaker ``order[j]`` is tested in fold ``j % k``."""
+    k = config.folds
+    if len(order) < k + 1:
+        raise ParamsError(
+            f"split.folds = {k} needs at least {k + 1} speakers (one per test fold and one to train on); "
+            f"this corpus has {len(order)}. Lower split.folds."
+        )
+    fold_of = {speaker: j % k for j, speaker in enumerate(order)}
+    n_val = max(1, round(config.validation_fraction * len(order))) if config.validation_fraction > 0 else 0
+    table = pd.DataFrame({"utt_id": manifest["utt_id"], "speaker": manifest["speaker"]})
+    table["fold"] = manifest["speaker"].map(fold_of).to_numpy()
+    for i in range(k):
+        rest = [s for s in order if fold_of[s] != i]
+        if len(rest) - n_val < 1:
+            raise ParamsError(
+                f"fold {i} of split.folds = {k} has {len(rest)} training speaker(s) and "
+                f"split.validation_fraction takes {n_val} of them. Lower validation_fraction or folds."
+            )
+        # validation speakers rotate through the training folds, so no speaker validates every fold
+        start = (i * n_val) % len(rest)
+        val = set((rest[start:] + rest[:start])[:n_val])
+        split = np.where(table["fold"] == i, "test", np.where(table["speaker"].isin(val), "validation", "train"))
+        table[f"split_{i}"] = split
+    return table
+
+
+def fold_names(splits: pd.DataFrame) -> list[str]:
+    """The split columns of a splits table: ``["split"]``, or ``split_0 ..`` for speaker_kfold."""
+    if "split" in splits.columns:
+        return ["split"]
+    names = sorted((c for c in splits.columns if c.startswith("split_")), key=lambda c: int(c.split("_")[1]))
+    if not names:
+        raise ManifestError("the splits table has no 'split' column. Rebuild it with: dvc repro split")
+    return names
+
+
+def fold_view(splits: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``utt_id, speaker, split`` of one fold (``name`` from :func:`fold_names`)."""
+    return pd.DataFrame({"utt_id": splits["utt_id"], "speaker": splits["speaker"], "split": splits[name]})
+
+
 def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
-    """Return a table ``utt_id, speaker, split`` in manifest order."""
+    """Return a table ``utt_id, speaker, split`` in manifest order.
+
+    With ``strategy: speaker_kfold`` the table is ``utt_id, speaker, fold, split_0 ..``
+    instead: one split column per fold (see :func:`fold_names`, :func:`fold_view`).
+    """
     rng = np.random.default_rng(config.seed)
     split = pd.Series("train", index=manifest.index, dtype=object)
     # a csv table without speaker ids marks its rows speaker_known = False (other corpora leave it empty)
@@ -83,19 +149,14 @@ def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
             raise ManifestError(f"the corpus table's split column holds {unknown}; split.strategy: given "
                                 f"understands {sorted(GIVEN_NAMES)}. Fix those rows.")
         split = names.map(GIVEN_NAMES)
-    elif config.strategy == "speaker" and not speakers_known:
-        raise ParamsError("split.strategy: speaker needs speakers, but the corpus table names none "
+    elif config.strategy in ("speaker", "speaker_kfold") and not speakers_known:
+        raise ParamsError(f"split.strategy: {config.strategy} needs speakers, but the corpus table names none "
                           "(data.csv.speaker_column is null). Use split.strategy: given (the table's own split) "
                           "or random; both are reported as speaker_overlap: true.")
+    elif config.strategy == "speaker_kfold":
+        return _speaker_folds(manifest, config, _speaker_order(manifest, rng))
     elif config.strategy == "speaker":
-        if "gender" in manifest.columns:
-            by_speaker = manifest.groupby("speaker")["gender"].first()
-            genders = sorted(by_speaker.unique())
-            groups = [sorted(by_speaker.index[by_speaker == g]) for g in genders]
-        else:
-            groups = [sorted(manifest["speaker"].unique())]
-        groups = [list(rng.permutation(g)) for g in groups]
-        order = _interleave(groups)
+        order = _speaker_order(manifest, rng)
         n_test, n_val = _split_sizes(len(order), config, "speaker")
         test, val = set(order[:n_test]), set(order[n_test:n_test + n_val])
         split[manifest["speaker"].isin(test)] = "test"
@@ -116,32 +177,43 @@ def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
 
 def read_splits(path: Any, manifest: pd.DataFrame) -> pd.DataFrame:
     """Read the splits table and check it covers exactly the manifest's utterances."""
-    splits = pd.read_csv(path, dtype={"utt_id": str, "speaker": str, "split": str}, keep_default_na=False)
+    splits = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = set(manifest["utt_id"]) - set(splits["utt_id"])
     if missing or len(splits) != len(manifest):
         raise ManifestError(
             f"splits '{path}' do not match the manifest ({len(missing)} utterance(s) have no split). "
             f"Rebuild them with: dvc repro split"
         )
-    unknown = set(splits["split"]) - set(SPLITS)
+    unknown = set().union(*(set(splits[name]) for name in fold_names(splits))) - set(SPLITS)
     if unknown:
         raise ManifestError(f"splits '{path}' use unknown split name(s) {sorted(unknown)}; allowed: {SPLITS}.")
     return splits
 
 
 def speaker_overlap(splits: pd.DataFrame) -> bool:
-    """True when any speaker has utterances in more than one split."""
-    return bool((splits.groupby("speaker")["split"].nunique() > 1).any())
+    """True when, in any fold, a speaker has utterances in more than one split."""
+    return any(bool((splits.groupby("speaker")[name].nunique() > 1).any()) for name in fold_names(splits))
 
 
 def split_summary(splits: pd.DataFrame, manifest: pd.DataFrame, config: SplitConfig) -> dict[str, Any]:
-    """What ``metrics/split.json`` records: sizes, speakers and label counts per split."""
-    merged = manifest[["utt_id", "label"]].merge(splits, on="utt_id", validate="one_to_one")
+    """What ``metrics/split.json`` records: sizes, speakers and label counts per split.
+
+    For speaker_kfold the sizes are those of fold 0, and ``folds`` lists every
+    fold's test and validation speakers.
+    """
+    names = fold_names(splits)
     summary: dict[str, Any] = {
         "strategy": config.strategy,
         "seed": config.seed,
         "speaker_overlap": speaker_overlap(splits),
     }
+    if len(names) > 1:
+        summary["folds"] = [
+            {"test_speakers": sorted(splits.loc[splits[n] == "test", "speaker"].unique().tolist()),
+             "validation_speakers": sorted(splits.loc[splits[n] == "validation", "speaker"].unique().tolist())}
+            for n in names
+        ]
+    merged = manifest[["utt_id", "label"]].merge(fold_view(splits, names[0]), on="utt_id", validate="one_to_one")
     for name in SPLITS:
         part = merged[merged["split"] == name]
         summary[name] = {
