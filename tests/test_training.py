@@ -16,7 +16,10 @@ def test_metrics_known_answers():
     y_pred = ["a", "a", "a", "b", "b", "a", "c", "c"]
     m = classification_metrics(y_true, y_pred, ["a", "b", "c"])
     assert m["accuracy"] == 0.75
-    assert m["per_class_recall"] == {"a": 0.75, "b": 0.5, "c": 1.0}
+    assert {k: v["recall"] for k, v in m["per_class"].items()} == {"a": 0.75, "b": 0.5, "c": 1.0}
+    # precision of b: 1 of 2 predicted b are b; support counts true utterances
+    assert m["per_class"]["b"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert m["per_class"]["a"]["precision"] == 0.75
     assert m["uar"] == pytest.approx((0.75 + 0.5 + 1.0) / 3, abs=1e-4)
     assert m["confusion"] == [[3, 1, 0], [1, 1, 0], [0, 0, 2]]
     # macro-F1: a: p=3/4 r=3/4 -> .75; b: p=1/2 r=1/2 -> .5; c: 1
@@ -49,14 +52,16 @@ def toy(tmp_path):
 def test_split_data_aligns_by_utt_id(toy):
     store, manifest, splits = toy
     data = split_data(store, manifest, splits, "test")
+    assert data.sequences is None
     assert data.utt_ids == [f"s{s}_{i}" for s in (0, 1) for i in range(6)]
     np.testing.assert_array_equal(data.features[0], store.pooled[store.index_of(["s0_0"])[0]])
 
 
 def test_train_then_evaluate_on_held_out_speakers(toy, tmp_path):
     store, manifest, splits = toy
-    info = train(store, manifest, splits, TrainConfig(feature_sets=("handcrafted",)), tmp_path / "model")
+    info, curves = train(store, manifest, splits, TrainConfig(feature_sets=("handcrafted",)), tmp_path / "model")
     assert info["n_train"] == 18 and info["n_train_speakers"] == 3 and info["n_features"] == 6
+    assert len(curves) == 1 and curves["validation_uar"].iloc[0] == 1.0
     model, loaded = load_model(tmp_path / "model")
     assert loaded["classes"] == ["hi", "lo"]
     metrics, predictions, confusion = evaluate(model, loaded, store, manifest, splits)
@@ -65,6 +70,9 @@ def test_train_then_evaluate_on_held_out_speakers(toy, tmp_path):
     assert metrics["validation"]["accuracy"] == 1.0 and metrics["chance_uar"] == 0.5
     assert confusion.tolist() == [[6, 0], [0, 6]]
     assert set(predictions["speaker"]) == {"s0", "s1"}
+    assert metrics["protocol"]["model_selection"] == "validation speakers" and metrics["protocol"]["folds"] == 1
+    assert set(metrics["per_class"]) == {"hi", "lo"}
+    np.testing.assert_allclose(predictions[["p_hi", "p_lo"]].sum(axis=1), 1.0, atol=2e-4)
     json.dumps(metrics)  # plain JSON for dvc metrics
 
 
@@ -92,8 +100,6 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
 
 def test_layer_pooling_of_a_multi_layer_store(tmp_path):
-    from vocalab.training import pooled_features
-
     rng = np.random.default_rng(0)
     frames = rng.standard_normal((7, 6)).astype(np.float32)  # 3 layers of 2 dims
     write_store(tmp_path / "s", utt_ids=["a", "b"], frame_blocks=[(frames, np.array([3, 4]))], total_frames=7,
@@ -101,7 +107,7 @@ def test_layer_pooling_of_a_multi_layer_store(tmp_path):
                                               "layers": [0, 1, 2], "layer_dim": 2})
     store = FeatureStore(tmp_path / "s")
     rows = np.array([1])
-    np.testing.assert_array_equal(pooled_features(store, rows, "concat"), store.pooled[rows])
+    np.testing.assert_array_equal(store.pooled_matrix(rows, "concat"), store.pooled[rows])
     utt = frames[3:].reshape(4, 3, 2)
     expected = np.concatenate([utt.mean(0).mean(0), utt.std(0).mean(0)])
-    np.testing.assert_allclose(pooled_features(store, rows, "mean")[0], expected, rtol=1e-5)
+    np.testing.assert_allclose(store.pooled_matrix(rows, "mean")[0], expected, rtol=1e-5)

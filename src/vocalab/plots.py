@@ -86,3 +86,24 @@ def confusion_matrix(matrix: np.ndarray, labels: Sequence[str], path: Path, *, t
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.suptitle(title)
     _save(fig, path)
+
+
+def comparison(summary: dict, path: Path) -> None:
+    """UAR (with the spread across folds) and macro-F1 per feature set, against chance."""
+    names = list(summary)[::-1]  # best at the top
+    uar = np.array([summary[n]["uar"] for n in names])
+    err = np.array([summary[n].get("uar_std", 0.0) for n in names])
+    f1 = np.array([summary[n]["macro_f1"] for n in names])
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * len(names)))
+    y = np.arange(len(names))
+    ax.barh(y, uar, xerr=err if err.any() else None, color="#4C72B0", label="UAR", capsize=3)
+    ax.scatter(f1, y, color="#DD8452", zorder=3, label="macro-F1")
+    for i, value in enumerate(uar):
+        ax.text(value + 0.01, i, f"{value:.3f}", va="center", fontsize=9)
+    if names:
+        ax.axvline(summary[names[0]]["chance_uar"], color="#C44E52", linestyle="--", label="chance")
+    labels = [f"{n}\n{summary[n]['model']}" for n in names]
+    ax.set_yticks(y, labels)
+    ax.set(xlim=(0, 1), xlabel="score on held-out speakers", title="Feature sets compared")
+    ax.legend(frameon=False, loc="lower right")
+    _save(fig, path)

@@ -1,4 +1,13 @@
-"""Fit a classifier on one feature store's training split and save it."""
+"""Fit a model on one feature store's training speakers, chosen on validation speakers, and save it.
+
+Protocol: for each fold (one for a held-out split, ``k`` for ``speaker_kfold``)
+every candidate of ``train.search`` is fitted on the training speakers and
+scored (UAR) on the validation speakers; sequence models also stop early on
+them. The best candidate is saved. Test speakers are never read here.
+
+Saved models load without running code: scikit-learn pipelines through skops
+with an allowlist of types, torch heads as ``weights_only`` state dicts.
+"""
 
 from __future__ import annotations
 
@@ -7,122 +16,229 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
 from vocalab.errors import FeatureStoreError, VocalabError
 from vocalab.features.store import FeatureStore
 from vocalab.models import TrainConfig, build_classifier
+from vocalab.models import sequence as seq
+from vocalab.models.classifiers import search_grid, with_override
+from vocalab.models.normalize import speaker_standardise, speaker_standardise_frames
+from vocalab.models.persist import load_fold_model, save_fold_model
 from vocalab.params import to_dict
+from vocalab.splits import fold_names, fold_view
 
-MODEL_FILE = "model.joblib"
 INFO_FILE = "model.json"
 
 
 @dataclass(frozen=True)
 class SplitData:
-    """Pooled features of one split, aligned by utt_id with the manifest."""
+    """One split's inputs, aligned by utt_id with the manifest: pooled rows or frame sequences."""
 
-    features: np.ndarray  # [shape=(n, 2 * dim)]
     labels: np.ndarray  # [shape=(n,)]
     utt_ids: list[str]
     speakers: list[str]
+    features: np.ndarray | None = None  # [shape=(n, 2 * dim)] pooled models
+    sequences: list[np.ndarray] | None = None  # [shape=(t_i, dim)] sequence models
     absent_utt_ids: list[str] = field(default_factory=list)  # in the split, but without frames in the store
 
 
-def pooled_features(store: FeatureStore, rows: np.ndarray, layer_pooling: str = "concat") -> np.ndarray:
-    """Pooled statistics of store ``rows`` as a float64 matrix.
-
-    A store of several layers (meta ``layers`` and ``layer_dim``) holds each
-    layer's mean then each layer's std; ``layer_pooling="mean"`` averages them
-    across layers into ``2 * layer_dim`` columns, ``"concat"`` keeps them all.
-    """
-    pooled = np.asarray(store.pooled[rows], dtype=np.float64)
-    layers = store.meta.get("layers") or []
-    if layer_pooling == "concat" or len(layers) <= 1:
-        return pooled
-    n_layers, layer_dim = len(layers), int(store.meta["layer_dim"])
-    half = n_layers * layer_dim
-    if pooled.shape[1] != 2 * half:
-        raise FeatureStoreError(
-            f"feature store '{store.root}' has {pooled.shape[1]} pooled columns, expected {2 * half} "
-            f"for {n_layers} layers of {layer_dim}. Rebuild it with 'dvc repro'."
-        )
-    mean = pooled[:, :half].reshape(-1, n_layers, layer_dim).mean(axis=1)
-    std = pooled[:, half:].reshape(-1, n_layers, layer_dim).mean(axis=1)
-    return np.concatenate([mean, std], axis=1)
+def fold_dir(out_dir: Path, name: str) -> Path:
+    """Where fold ``name`` (from :func:`vocalab.splits.fold_names`) keeps its model."""
+    return Path(out_dir) if name == "split" else Path(out_dir) / f"fold_{name.split('_', 1)[1]}"
 
 
-def split_data(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, split: str,
-               layer_pooling: str = "concat") -> SplitData:
-    """The rows of ``split``, looked up in ``store`` by utt_id (never by position).
+def split_data(store: FeatureStore, manifest: pd.DataFrame, view: pd.DataFrame, split: str, *,
+               layer_pooling: str = "concat", normalize: str = "global", sequences: bool = False) -> SplitData:
+    """The rows of ``split`` in a fold ``view`` (utt_id, speaker, split), looked up in ``store`` by utt_id.
 
     Utterances the store records as absent (an extractor gave them no frames, e.g.
     VGGish with ``short_clips: drop``) are left out and listed in ``absent_utt_ids``.
+    With ``normalize="speaker"`` each speaker is standardised with their own statistics.
     """
-    table = manifest[["utt_id", "speaker", "label"]].merge(
-        splits[["utt_id", "split"]], on="utt_id", validate="one_to_one"
-    )
+    table = manifest[["utt_id", "speaker", "label"]].merge(view[["utt_id", "split"]], on="utt_id",
+                                                           validate="one_to_one")
     table = table[table["split"] == split]
     is_absent = table["utt_id"].isin(set(store.meta.get("absent_utt_ids", [])))
     absent = table.loc[is_absent, "utt_id"].tolist()
     table = table[~is_absent]
-    rows = store.index_of(table["utt_id"].tolist())
-    features = pooled_features(store, rows, layer_pooling)
-    if not np.isfinite(features).all():
-        bad = table["utt_id"].iloc[int(np.flatnonzero(~np.isfinite(features).all(axis=1))[0])]
+    utt_ids, speakers = table["utt_id"].tolist(), table["speaker"].tolist()
+    labels = table["label"].to_numpy(dtype=str)
+    rows = store.index_of(utt_ids)
+    if sequences:
+        if not store.has_frames:
+            raise VocalabError(
+                f"feature set '{store.meta['feature_set']}' is a fusion of pooled statistics and has no frames, "
+                f"so a sequence model cannot use it. Use a pooled train.model, or leave the fusion out of "
+                f"train.feature_sets."
+            )
+        frames = [np.asarray(store.sequence(u), dtype=np.float32) for u in utt_ids]
+        _check_finite(store, utt_ids, [np.isfinite(f).all() for f in frames])
+        if normalize == "speaker" and frames:
+            frames = speaker_standardise_frames(frames, speakers)
+        return SplitData(labels, utt_ids, speakers, sequences=frames, absent_utt_ids=absent)
+    features = store.pooled_matrix(rows, layer_pooling)
+    _check_finite(store, utt_ids, np.isfinite(features).all(axis=1))
+    if normalize == "speaker" and len(features):
+        features = speaker_standardise(features, speakers)
+    return SplitData(labels, utt_ids, speakers, features=features, absent_utt_ids=absent)
+
+
+def _check_finite(store: FeatureStore, utt_ids: list[str], finite: Any) -> None:
+    finite = np.asarray(finite, dtype=bool)
+    if not finite.all():
+        bad = utt_ids[int(np.flatnonzero(~finite)[0])]
         raise FeatureStoreError(
             f"feature store '{store.root}' holds NaN/inf for utterance '{bad}'. Check that file's audio."
         )
-    return SplitData(features, table["label"].to_numpy(dtype=str), table["utt_id"].tolist(),
-                     table["speaker"].tolist(), absent)
 
 
-def _absent_hint(data: SplitData) -> str:
-    if not data.absent_utt_ids:
-        return ""
-    return (f" ({len(data.absent_utt_ids)} of its utterances have no features in this store, "
-            f"e.g. VGGish short_clips: drop)")
+def uar(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Unweighted average recall of ``argmax(proba)`` against class indices ``y_true``."""
+    y_pred = proba.argmax(axis=1)
+    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]))
+
+
+class FittedModel:
+    """A fitted pooled pipeline or sequence head behind one ``predict_proba(SplitData)``."""
+
+    def __init__(self, model: Any, kind: str, device: Any = None) -> None:
+        self.model, self.kind, self.device = model, kind, device
+
+    def predict_proba(self, data: SplitData) -> np.ndarray:
+        if self.kind == "sequence":
+            return seq.predict_proba(self.model, data.sequences or [], self.device)
+        if len(data.labels) == 0:
+            return np.zeros((0, len(self.model.classes_)))
+        return self.model.predict_proba(data.features)
+
+
+def _device(config: TrainConfig) -> Any:
+    from vocalab.features.torch_runtime import resolve_device
+
+    return resolve_device(config.sequence.device, "train.sequence")
+
+
+def fit_candidate(config: TrainConfig, train_data: SplitData, validation: SplitData, classes: list[str],
+                  n_layers: int) -> tuple[FittedModel, list[dict[str, Any]], dict[str, Any]]:
+    """Fit one candidate; returns the model, its training curve and what to record about it."""
+    index = {c: i for i, c in enumerate(classes)}
+    if not config.is_sequence_model:
+        pipeline = build_classifier(config).fit(train_data.features, train_data.labels)
+        if list(pipeline.classes_) != classes:
+            raise VocalabError(f"the model learned classes {list(pipeline.classes_)}, expected {classes}.")
+        return FittedModel(pipeline, "pooled"), [], {}
+    device = _device(config)
+    sequences = train_data.sequences or []
+    frames = np.concatenate(sequences)
+    dim = frames.shape[1]
+    arch = seq.architecture(config.sequence, config.model, dim=dim, n_classes=len(classes), n_layers=n_layers)
+    seq.torch.manual_seed(config.seed)  # the initial weights too
+    module = seq.build(arch)
+    if config.normalize == "global":  # training frames' statistics; speaker mode standardised already
+        std = frames.std(axis=0)
+        module.mean.copy_(seq.torch.from_numpy(frames.mean(axis=0).astype(np.float32)))
+        module.std.copy_(seq.torch.from_numpy(np.where(std < 1e-8, 1.0, std).astype(np.float32)))
+    y_train = np.array([index[c] for c in train_data.labels])
+    val = (validation.sequences or [], np.array([index[c] for c in validation.labels], dtype=np.int64))
+    module, curve, best_epoch = seq.fit(module, (sequences, y_train), val if len(val[1]) else None,
+                                        config.sequence, seed=config.seed, device=device, score=uar)
+    return FittedModel(module.cpu(), "sequence", seq.torch.device("cpu")), curve, {
+        "architecture": arch, "best_epoch": best_epoch, "epochs_run": len(curve),
+        "layer_weights": module.layer_weights()}
+
+
+def _n_layers(store: FeatureStore) -> int:
+    layers = store.meta.get("layers") or []
+    return len(layers) if len(layers) > 1 else 1
 
 
 def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, config: TrainConfig,
-          out_dir: Path) -> dict[str, Any]:
-    """Fit on the training split and write ``model.joblib`` + ``model.json`` to ``out_dir``."""
-    data = split_data(store, manifest, splits, "train", config.layer_pooling)
-    classes = sorted(set(manifest["label"]))
-    missing = sorted(set(classes) - set(data.labels))
-    if len(data.labels) == 0:
-        raise VocalabError(
-            f"the training split is empty{_absent_hint(data)}. Check the 'split' params and metrics/split.json."
-        )
-    if missing:
-        raise VocalabError(
-            f"label(s) {missing} have no training utterance, so no model can learn them. "
-            f"Change split.seed or the split fractions so every label is in train."
-        )
-    model = build_classifier(config)
-    model.fit(data.features, data.labels)
+          out_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Fit every fold and write ``model.json`` plus one saved model per fold to ``out_dir``.
+
+    Returns the info written to ``model.json`` and the training curves
+    (``fold, candidate, step, epoch, train_loss, validation_loss, validation_uar``).
+    """
+    classes = sorted(str(c) for c in set(manifest["label"]))
+    grid = search_grid(config)
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, out_dir / MODEL_FILE)
+    folds, curves = [], []
+    for name in fold_names(splits):
+        view = fold_view(splits, name)
+        options = dict(layer_pooling=config.layer_pooling, normalize=config.normalize,
+                       sequences=config.is_sequence_model)
+        train_data = split_data(store, manifest, view, "train", **options)
+        validation = split_data(store, manifest, view, "validation", **options)
+        where = "" if name == "split" else f" of fold {name.split('_')[1]}"
+        if len(train_data.labels) == 0:
+            hint = (f" ({len(train_data.absent_utt_ids)} of its utterances have no features in this store, "
+                    f"e.g. VGGish short_clips: drop)" if train_data.absent_utt_ids else "")
+            raise VocalabError(f"the training split{where} is empty{hint}. "
+                               f"Check the 'split' params and metrics/split.json.")
+        missing = sorted(set(classes) - set(train_data.labels))
+        if missing:
+            raise VocalabError(
+                f"label(s) {missing} have no training utterance{where}, so no model can learn them. "
+                f"Change split.seed, split.folds or the split fractions so every label is in train."
+            )
+        if len(grid) > 1 and len(validation.labels) == 0:
+            raise VocalabError("train.search compares candidates on validation speakers, but there are none "
+                               "(split.validation_fraction: 0). Raise it, or empty train.search.")
+        index = {c: i for i, c in enumerate(classes)}
+        y_val = np.array([index[c] for c in validation.labels], dtype=np.int64)
+        best, candidates = None, []
+        for k, override in enumerate(grid):
+            candidate = with_override(config, override)
+            model, curve, extra = fit_candidate(candidate, train_data, validation, classes, _n_layers(store))
+            score = uar(y_val, model.predict_proba(validation)) if len(y_val) else None
+            candidates.append({"params": override, "validation_uar": None if score is None else round(score, 4),
+                               **extra})
+            rows = curve or [{"validation_uar": None if score is None else round(score, 5)}]
+            curves += [{"fold": 0 if name == "split" else int(name.split("_")[1]), "candidate": k,
+                        **row} for row in rows]
+            if best is None or (score is not None and score > best[0]):
+                best = (score if score is not None else -np.inf, k, model)
+        _, chosen, model = best
+        save_fold_model(model, fold_dir(out_dir, name), candidates[chosen].get("architecture"))
+        folds.append({
+            "name": name, "n_train": len(train_data.labels), "n_validation": len(validation.labels),
+            "n_train_absent": len(train_data.absent_utt_ids),
+            "n_train_speakers": len(set(train_data.speakers)), "chosen": chosen,
+            "chosen_params": candidates[chosen]["params"], "candidates": candidates,
+        })
+    n_features = (store.meta["dim"] if config.is_sequence_model else
+                  int(store.pooled_matrix(np.arange(min(1, len(store))), config.layer_pooling).shape[1]))
     info = {
         "feature_set": store.meta["feature_set"],
-        "classes": [str(c) for c in model.classes_],
+        "kind": "sequence" if config.is_sequence_model else "pooled",
+        "classes": classes,
         "train": to_dict(config),
         "features": store.meta,
-        "n_train": len(data.labels),
-        "n_train_absent": len(data.absent_utt_ids),
-        "n_train_speakers": len(set(data.speakers)),
-        "n_features": int(data.features.shape[1]),
+        "folds": folds,
+        "n_train": folds[0]["n_train"],
+        "n_train_absent": folds[0]["n_train_absent"],
+        "n_train_speakers": folds[0]["n_train_speakers"],
+        "n_features": int(n_features),
     }
     (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return info
+    columns = ["fold", "candidate", "epoch", "train_loss", "validation_loss", "validation_uar"]
+    table = pd.DataFrame(curves).reindex(columns=columns)
+    table.insert(2, "step", table.groupby("fold").cumcount() + 1)
+    return info, table
 
 
-def load_model(model_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """Load a model saved by :func:`train` (a pickle: only load models this project wrote)."""
+def load_model(model_dir: Path) -> tuple[list[tuple[str, FittedModel]], dict[str, Any]]:
+    """The ``(fold name, model)`` pairs and the info saved by :func:`train`."""
     model_dir = Path(model_dir)
-    if not (model_dir / MODEL_FILE).is_file() or not (model_dir / INFO_FILE).is_file():
-        raise VocalabError(f"no trained model in '{model_dir}'. Train it with: dvc repro train")
+    if not (model_dir / INFO_FILE).is_file():
+        raise VocalabError(f"no trained model in '{model_dir}' (no {INFO_FILE}). Train it with: dvc repro train")
     info = json.loads((model_dir / INFO_FILE).read_text(encoding="utf-8"))
-    return joblib.load(model_dir / MODEL_FILE), info
+    models = []
+    for fold in info["folds"]:
+        arch = fold["candidates"][fold["chosen"]].get("architecture")
+        model = load_fold_model(fold_dir(model_dir, fold["name"]), info["kind"], arch, info["classes"])
+        models.append((fold["name"], FittedModel(model, info["kind"], seq.torch.device("cpu"))))
+    return models, info

@@ -44,6 +44,30 @@ def pooled_names(feature_names: Sequence[str]) -> list[str]:
     return [f"{n}_mean" for n in feature_names] + [f"{n}_std" for n in feature_names]
 
 
+def pool_layers(pooled: np.ndarray, meta: dict[str, Any], layer_pooling: str = "concat", *,
+                source: str = "features") -> np.ndarray:
+    """Pooled statistics as a float64 matrix, with a multi-layer store's layers combined.
+
+    A store of several layers (meta ``layers`` and ``layer_dim``) holds each
+    layer's mean then each layer's std; ``layer_pooling="mean"`` averages them
+    across layers into ``2 * layer_dim`` columns, ``"concat"`` keeps them all.
+    """
+    pooled = np.asarray(pooled, dtype=np.float64)
+    layers = meta.get("layers") or []
+    if layer_pooling == "concat" or len(layers) <= 1:
+        return pooled
+    n_layers, layer_dim = len(layers), int(meta["layer_dim"])
+    half = n_layers * layer_dim
+    if pooled.shape[1] != 2 * half:
+        raise FeatureStoreError(
+            f"{source} has {pooled.shape[1]} pooled columns, expected {2 * half} "
+            f"for {n_layers} layers of {layer_dim}. Rebuild it with 'dvc repro'."
+        )
+    mean = pooled[:, :half].reshape(-1, n_layers, layer_dim).mean(axis=1)
+    std = pooled[:, half:].reshape(-1, n_layers, layer_dim).mean(axis=1)
+    return np.concatenate([mean, std], axis=1)
+
+
 def write_store(
     root: Path,
     *,
@@ -139,6 +163,15 @@ class FeatureStore:
                 f"(first: '{missing[0]}'). It was built from another manifest: run 'dvc repro'."
             )
         return np.array([self._index[u] for u in utt_ids], dtype=np.int64)
+
+    @property
+    def has_frames(self) -> bool:
+        """False for a fused store, which holds pooled statistics only."""
+        return not self.meta.get("components")
+
+    def pooled_matrix(self, rows: np.ndarray, layer_pooling: str = "concat") -> np.ndarray:
+        """Pooled statistics of ``rows`` as a float64 matrix (see :func:`pool_layers`)."""
+        return pool_layers(self.pooled[rows], self.meta, layer_pooling, source=f"feature store '{self.root}'")
 
     def sequence(self, utt_id: str) -> np.ndarray:
         """Frames of one utterance, ``[shape=(t, dim)]``."""

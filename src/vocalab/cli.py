@@ -1,0 +1,49 @@
+"""The ``vocalab`` command: ``vocalab predict FILE_OR_FOLDER --model data/models/<set>``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+from vocalab.errors import VocalabError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vocalab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    predict = commands.add_parser(
+        "predict", help="label new audio with a trained model",
+        description="Label audio files with a model trained by 'dvc repro'. Features are extracted with the "
+                    "extractor parameters recorded when the model was trained. Works offline.")
+    predict.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER", help="audio files, or folders of them")
+    predict.add_argument("--model", required=True, help="a trained model folder, e.g. data/models/handcrafted")
+    out = predict.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON records")
+    out.add_argument("--csv", action="store_true", help="print CSV")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # predicting never downloads a model
+    from vocalab.predict import predict
+
+    try:
+        table = predict(args.inputs, args.model)
+    except VocalabError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(table.to_dict(orient="records"), indent=2))
+    elif args.csv:
+        print(table.to_csv(index=False), end="")
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

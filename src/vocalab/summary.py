@@ -1,0 +1,88 @@
+"""One table across feature sets: the leaderboard a pull request pastes.
+
+Numbers are recomputed from each set's test predictions (the same function the
+evaluate stage uses), and provenance is read from each set's ``model.json``, so
+the summary depends only on declared inputs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from vocalab.errors import VocalabError
+from vocalab.evaluation import HEADLINE, classification_metrics
+from vocalab.splits import speaker_overlap
+from vocalab.training import INFO_FILE
+
+
+def random_init_network(meta: dict[str, Any]) -> bool:
+    """Whether the features came from a network with random weights (none for MFCC or log-mel)."""
+    if meta.get("components"):
+        return any(random_init_network(part) for part in meta["components"].values())
+    return bool(meta.get("model")) and not meta.get("pretrained", False)
+
+
+def set_summary(name: str, predictions: pd.DataFrame, info: dict[str, Any]) -> dict[str, Any]:
+    """Headline metrics of one set, with the spread across folds when there are several."""
+    labels = [str(c) for c in info["classes"]]
+    pooled = classification_metrics(predictions["actual"].astype(str), predictions["predicted"].astype(str), labels)
+    row: dict[str, Any] = {k: pooled[k] for k in HEADLINE}
+    folds = sorted(predictions["fold"].unique())
+    if len(folds) > 1:
+        per_fold = [classification_metrics(part["actual"].astype(str), part["predicted"].astype(str), labels)
+                    for _, part in predictions.groupby("fold")]
+        row["uar_std"] = round(float(np.std([m["uar"] for m in per_fold])), 4)
+    features = info.get("features", {})
+    row.update({
+        "model": info["train"]["model"],
+        "normalize": info["train"].get("normalize", "global"),
+        "folds": len(folds),
+        "pretrained": bool(features.get("pretrained", False)),
+        "random_init": random_init_network(features),
+        "n_test": int(len(predictions)),
+        "n_test_speakers": int(predictions["speaker"].nunique()),
+        "chance_uar": round(1.0 / len(labels), 4),
+    })
+    return row
+
+
+def summarise(feature_sets: Sequence[str], predictions_dir: Path, models_dir: Path,
+              splits: pd.DataFrame) -> dict[str, Any]:
+    """``{set: summary}`` for every set in ``feature_sets``, best UAR first."""
+    overlap = speaker_overlap(splits)
+    rows = {}
+    for name in feature_sets:
+        path = Path(predictions_dir) / f"{name}.csv"
+        info_path = Path(models_dir) / name / INFO_FILE
+        if not path.is_file() or not info_path.is_file():
+            raise VocalabError(f"feature set '{name}' has no predictions ('{path}') or model ('{info_path}'). "
+                               f"Run: dvc repro evaluate@{name}")
+        predictions = pd.read_csv(path, dtype={"utt_id": str, "speaker": str, "actual": str, "predicted": str},
+                                  keep_default_na=False)
+        rows[name] = set_summary(name, predictions, json.loads(info_path.read_text(encoding="utf-8")))
+        rows[name]["speaker_overlap"] = overlap
+    return dict(sorted(rows.items(), key=lambda item: -item[1]["uar"]))
+
+
+def leaderboard_markdown(summary: dict[str, Any]) -> str:
+    """A GitHub Markdown table, best UAR first."""
+    lines = ["| rank | feature set | model | UAR | macro-F1 | accuracy | test utts (speakers) | protocol |",
+             "|---:|---|---|---:|---:|---:|---:|---|"]
+    for rank, (name, row) in enumerate(summary.items(), start=1):
+        spread = f" ± {row['uar_std']:.3f}" if "uar_std" in row else ""
+        protocol = f"{row['folds']}-fold speakers" if row["folds"] > 1 else "held-out speakers"
+        if row["speaker_overlap"]:
+            protocol = "**speaker overlap** (not speaker-independent)"
+        protocol += f", {row['normalize']} norm" + (", random-init network" if row["random_init"] else "")
+        lines.append(f"| {rank} | {name} | {row['model']} | {row['uar']:.3f}{spread} | {row['macro_f1']:.3f} | "
+                     f"{row['accuracy']:.3f} | {row['n_test']} ({row['n_test_speakers']}) | {protocol} |")
+    if summary:
+        lines.append("")
+        lines.append(f"Chance UAR: {next(iter(summary.values()))['chance_uar']:.3f}. "
+                     f"UAR is the mean of per-class recalls on speakers no model was trained on.")
+    return "\n".join(lines) + "\n"
