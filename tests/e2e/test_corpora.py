@@ -51,7 +51,7 @@ def test_folders_corpus_with_task_folders(tmp_path_factory):
     assert set(manifest["task"]) == {"vowels/A", "read-text"} and set(manifest["label"]) == {"hc", "pd"}
     metrics = json.loads((root / "metrics/handcrafted.json").read_text())
     assert metrics["speaker_overlap"] is False and metrics["n_test_speakers"] == 4
-    assert set(metrics["per_class_recall"]) == {"hc", "pd"}
+    assert set(metrics["per_class"]) == {"hc", "pd"}
 
 
 def test_csv_corpus_with_mp4_and_its_own_split(tmp_path_factory):

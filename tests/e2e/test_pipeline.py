@@ -23,8 +23,9 @@ HANDCRAFTED_BRANCH = {"extract_handcrafted", "train@handcrafted", "evaluate@hand
 WAV2VEC2_BRANCH = {"extract_wav2vec2", "train@wav2vec2", "evaluate@wav2vec2"}
 VGGISH_STAGES = {"extract_vggish", "train@vggish", "evaluate@vggish"}
 LOGMEL_STAGES = {"train@logmel", "evaluate@logmel"}
-ALL_STAGES = ({"download", "manifest", "split", "durations"} | HANDCRAFTED_BRANCH | WAV2VEC2_BRANCH
-              | VGGISH_STAGES | LOGMEL_STAGES)
+FUSED = {"fuse@handcrafted+wav2vec2", "train@handcrafted+wav2vec2", "evaluate@handcrafted+wav2vec2"}
+ALL_STAGES = ({"download", "manifest", "split", "durations", "summary"} | HANDCRAFTED_BRANCH | WAV2VEC2_BRANCH
+              | VGGISH_STAGES | LOGMEL_STAGES | FUSED)
 TINY_MODEL = "models/tiny-wav2vec2"
 
 
@@ -56,8 +57,17 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     assert vggish["short_clips"] == {"policy": "pad", "n": 0, "n_test": 0} and vggish["n_test"] == before["n_test"]
     logmel = json.loads((root / "metrics/logmel.json").read_text())
     assert logmel["n_features"] == 128 and logmel["n_test"] == before["n_test"]
+    fused = json.loads((root / "metrics/handcrafted+wav2vec2.json").read_text())
+    assert fused["n_features"] == 30 + 64 and fused["components"] == ["handcrafted", "wav2vec2"]
+    assert len(before["per_class"]) == 8 and before["protocol"]["folds"] == 1  # 8 synthetic emotions
+    summary = json.loads((root / "metrics/summary.json").read_text())
+    assert set(summary) == {"handcrafted", "wav2vec2", "vggish", "logmel", "handcrafted+wav2vec2"}
+    assert summary["handcrafted"]["uar"] == before["uar"]  # recomputed from the predictions, same number
+    assert list(summary) == sorted(summary, key=lambda name: -summary[name]["uar"])
+    table = (root / "metrics/leaderboard.md").read_text()
+    assert table.startswith("| rank | feature set |") and "handcrafted+wav2vec2" in table
     for name in ("durations.png", "class_balance.png", "split_balance.png", "handcrafted_confusion.png",
-                 "wav2vec2_confusion.png", "vggish_confusion.png", "logmel_confusion.png"):
+                 "wav2vec2_confusion.png", "vggish_confusion.png", "logmel_confusion.png", "comparison.png"):
         assert (root / "metrics" / name).stat().st_size > 0
     assert "Data and pipelines are up to date" in dvc(project, "repro")
 
@@ -65,7 +75,7 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     run(["git", "commit", "-qm", "baseline run"], root, env)
 
     output = dvc(project, "exp", "run", "-S", "features.n_mfcc=20")
-    assert stages_run(output) == HANDCRAFTED_BRANCH
+    assert stages_run(output) == HANDCRAFTED_BRANCH | FUSED | {"summary"}
     for cached in ("download", "manifest", "split", "durations", "extract_wav2vec2", "extract_vggish"):
         assert f"Stage '{cached}' didn't change, skipping" in output
     after = json.loads((root / "metrics/handcrafted.json").read_text())
@@ -76,17 +86,17 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     assert changed["n_features"] == {"old": 30, "new": 44, "diff": 14}
 
     output = dvc(project, "exp", "run", "-S", "features.hop_length=256")
-    assert stages_run(output) == HANDCRAFTED_BRANCH
+    assert stages_run(output) == HANDCRAFTED_BRANCH | FUSED | {"summary"}
     meta = json.loads((root / "data/features/handcrafted/meta.json").read_text())
     assert meta["params"]["hop_length"] == 256 and meta["frames_per_second"] == 62.5
 
     output = dvc(project, "exp", "run", "-S", "embeddings.wav2vec2.layers=[1]")
-    assert stages_run(output) == WAV2VEC2_BRANCH
+    assert stages_run(output) == WAV2VEC2_BRANCH | FUSED | {"summary"}
     meta = json.loads((root / "data/features/wav2vec2/meta.json").read_text())
     assert meta["layers"] == [1] and meta["feature_names"][0] == "l1_0"
 
     output = dvc(project, "exp", "run", "-S", "embeddings.vggish.embedding=post_relu")
-    assert stages_run(output) == VGGISH_STAGES  # the log-mel store came out identical
+    assert stages_run(output) == VGGISH_STAGES | {"summary"}  # the log-mel store came out identical
     for cached in ("train@logmel", "evaluate@logmel", "extract_wav2vec2", "extract_handcrafted"):
         assert f"Stage '{cached}' didn't change, skipping" in output
     meta = json.loads((root / "data/features/vggish/meta.json").read_text())
@@ -97,3 +107,31 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     n_mfcc = header.index("features.n_mfcc")
     assert any(row[n_mfcc] == "20" for row in rows)  # the experiment, with its params...
     assert any(column.endswith("uar") for column in header)  # ...and its metrics
+
+
+def test_sequence_model_with_speaker_folds_then_predict(project):
+    """A tiny attentive head over 2 leave-speakers-out folds, then predict with the saved model."""
+    root, env = project
+    output = dvc(project, "exp", "run", "-S", "train.model=attentive", "-S", "train.sequence.epochs=2",
+                 "-S", "train.sequence.hidden=8", "-S", "train.feature_sets=[handcrafted,logmel]",
+                 "-S", "split.strategy=speaker_kfold", "-S", "split.folds=2")
+    assert {"split", "train@handcrafted", "evaluate@handcrafted", "train@logmel", "summary"} <= stages_run(output)
+    metrics = json.loads((root / "metrics/handcrafted.json").read_text())
+    assert metrics["classifier"] == "attentive" and metrics["protocol"]["split"] == "speaker_kfold"
+    assert len(metrics["folds"]["per_fold"]) == 2 and metrics["n_test"] == 120  # every utterance tested once
+    assert metrics["protocol"]["early_stopping"] == "validation UAR"
+    curves = (root / "metrics/curves/handcrafted.csv").read_text().splitlines()
+    assert curves[0].startswith("fold,candidate,step,epoch,train_loss") and len(curves) >= 3
+    assert set(json.loads((root / "metrics/summary.json").read_text())) == {"handcrafted", "logmel"}
+    predictions = (root / "metrics/predictions/handcrafted.csv").read_text().splitlines()
+    utt_id = predictions[1].split(",")[0]
+    manifest = (root / "data/manifest.csv").read_text().splitlines()
+    header = manifest[0].split(",")
+    row = next(line.split(",") for line in manifest[1:] if line.split(",")[header.index("utt_id")] == utt_id)
+    audio = root / row[header.index("path")]
+    import sys
+
+    out = run([sys.executable, "-m", "vocalab.cli", "predict", str(audio), "--model", "data/models/handcrafted",
+               "--json"], root, env)
+    record = json.JSONDecoder().raw_decode(out[out.index("["):])[0][0]
+    assert record["label"] == predictions[1].split(",")[4]  # the evaluate stage's prediction for that file
