@@ -125,7 +125,15 @@ def fit_candidate(config: TrainConfig, train_data: SplitData, validation: SplitD
     """Fit one candidate; returns the model, its training curve and what to record about it."""
     index = {c: i for i, c in enumerate(classes)}
     if not config.is_sequence_model:
-        pipeline = build_classifier(config).fit(train_data.features, train_data.labels)
+        pipeline = build_classifier(config)
+        if config.model == "svm":  # Platt scaling's internal folds: at most one per utterance of the rarest class
+            rarest = int(min(np.unique(train_data.labels, return_counts=True)[1]))
+            if rarest < 2:
+                raise VocalabError("train.model: svm calibrates its probabilities on internal folds and needs "
+                                   "at least 2 training utterances of every class. Use train.model: logreg, "
+                                   "or a split that leaves more of the rare class in train.")
+            pipeline.set_params(classify__cv=min(5, rarest))
+        pipeline.fit(train_data.features, train_data.labels)
         if list(pipeline.classes_) != classes:
             raise VocalabError(f"the model learned classes {list(pipeline.classes_)}, expected {classes}.")
         return FittedModel(pipeline, "pooled"), [], {}

@@ -403,7 +403,7 @@ def test_dropped_short_clips_are_counted_from_store_to_metrics(short_and_long_co
     assert vggish.sequence("s1_calm_1").shape == (1, 128)  # 1.7 s: one whole example
     assert logmel.meta["params"] == {"frames_dtype": "float32"}
 
-    info = train(vggish, manifest, splits, TrainConfig(), tmp_path / "model")
+    info, _ = train(vggish, manifest, splits, TrainConfig(), tmp_path / "model")
     assert info["n_train"] == 6 and info["n_train_absent"] == 2
     model, info = load_model(tmp_path / "model")
     metrics, predictions, _ = evaluate(model, info, vggish, manifest, splits)
