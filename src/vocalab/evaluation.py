@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from vocalab.features.store import FeatureStore
-from vocalab.splits import fold_view, speaker_overlap
+from vocalab.splits import fold_index, fold_view, speaker_overlap
 from vocalab.training import FittedModel, SplitData, split_data
 
 HEADLINE = ("accuracy", "uar", "macro_f1")
@@ -41,9 +41,23 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels:
     }
 
 
+def argmax_labels(proba: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """The most probable label of each row of ``proba`` (columns in ``labels`` order)."""
+    return np.asarray(labels)[proba.argmax(axis=1)] if len(proba) else np.array([], dtype=str)
+
+
+def per_fold_metrics(predictions: pd.DataFrame, labels: Sequence[str]) -> list[dict[str, Any]]:
+    """Headline metrics and ``n_test`` of each fold of ``predictions`` (columns fold, actual, predicted)."""
+    result = []
+    for _, part in predictions.groupby("fold", sort=True):
+        metrics = classification_metrics(part["actual"].astype(str), part["predicted"].astype(str), labels)
+        result.append({k: metrics[k] for k in HEADLINE} | {"n_test": len(part)})
+    return result
+
+
 def _predict(model: FittedModel, data: SplitData, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
     proba = model.predict_proba(data)
-    return np.asarray(labels)[proba.argmax(axis=1)] if len(proba) else np.array([], dtype=str), proba
+    return argmax_labels(proba, labels), proba
 
 
 def protocol(info: dict[str, Any], splits: pd.DataFrame, split_config: dict[str, Any] | None) -> dict[str, Any]:
@@ -82,7 +96,7 @@ def evaluate(models: list[tuple[str, FittedModel]], info: dict[str, Any], store:
     labels = [str(c) for c in info["classes"]]
     options = dict(layer_pooling=info["train"].get("layer_pooling", "concat"),
                    normalize=info["train"].get("normalize", "global"), sequences=info["kind"] == "sequence")
-    parts, per_fold, val_true, val_pred = [], [], [], []
+    parts, val_true, val_pred = [], [], []
     n_absent = {"train": 0, "validation": 0, "test": 0}
     test_ids: set[str] = set()
     for (name, model), fold in zip(models, info["folds"]):
@@ -91,14 +105,11 @@ def evaluate(models: list[tuple[str, FittedModel]], info: dict[str, Any], store:
         validation = split_data(store, manifest, view, "validation", **options)
         predicted, proba = _predict(model, test, labels)
         part = pd.DataFrame({"utt_id": test.utt_ids, "speaker": test.speakers,
-                             "fold": 0 if name == "split" else int(name.split("_")[1]),
+                             "fold": fold_index(name),
                              "actual": test.labels, "predicted": predicted})
         for k, label in enumerate(labels):
             part[f"p_{label}"] = np.round(proba[:, k], 4) if len(proba) else []
         parts.append(part)
-        if len(test.labels):
-            fold_metrics = classification_metrics(test.labels, predicted, labels)
-            per_fold.append({k: fold_metrics[k] for k in HEADLINE} | {"n_test": len(test.labels)})
         if len(validation.labels):
             val_true += list(validation.labels)
             val_pred += list(_predict(model, validation, labels)[0])
@@ -125,6 +136,7 @@ def evaluate(models: list[tuple[str, FittedModel]], info: dict[str, Any], store:
         "pretrained": bool(store.meta.get("pretrained", False)),
     }
     if len(models) > 1:
+        per_fold = per_fold_metrics(predictions, labels)
         metrics["folds"] = {
             **{f"{k}_{stat}": round(float(fn([f[k] for f in per_fold])), 4)
                for k in HEADLINE for stat, fn in (("mean", np.mean), ("std", np.std))},

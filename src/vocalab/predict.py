@@ -17,6 +17,7 @@ import pandas as pd
 from vocalab.audio import VIDEO_EXTENSIONS
 from vocalab.datasets.base import AUDIO_EXTENSIONS
 from vocalab.errors import VocalabError
+from vocalab.evaluation import argmax_labels
 from vocalab.features.extraction import extract_files
 from vocalab.features.fusion import join_pooled
 from vocalab.features.store import pool_layers
@@ -102,7 +103,7 @@ def predict(inputs: Sequence[str | Path], model_dir: str | Path) -> pd.DataFrame
     data = SplitData(np.array([""] * len(paths)), [str(p) for p in paths], speakers,
                      features=None if is_sequence else values, sequences=values if is_sequence else None)
     proba = np.mean([model.predict_proba(data) for _, model in models], axis=0)
-    table = pd.DataFrame({"file": [str(p) for p in paths], "label": np.asarray(labels)[proba.argmax(axis=1)]})
+    table = pd.DataFrame({"file": [str(p) for p in paths], "label": argmax_labels(proba, labels)})
     for k, label in enumerate(labels):
         table[f"p_{label}"] = np.round(proba[:, k], 4)
     return table

@@ -62,9 +62,14 @@ def _interleave(groups: list[list[str]]) -> list[str]:
     return order
 
 
+def _n_validation(n: int, config: SplitConfig) -> int:
+    """Validation units out of ``n``: at least one unless ``validation_fraction`` is 0."""
+    return max(1, round(config.validation_fraction * n)) if config.validation_fraction > 0 else 0
+
+
 def _split_sizes(n: int, config: SplitConfig, unit: str) -> tuple[int, int]:
     n_test = max(1, round(config.test_fraction * n))
-    n_val = max(1, round(config.validation_fraction * n)) if config.validation_fraction > 0 else 0
+    n_val = _n_validation(n, config)
     if n - n_test - n_val < 1:
         raise ParamsError(
             f"only {n} {unit}(s): split.test_fraction={config.test_fraction} and "
@@ -95,7 +100,7 @@ def _speaker_folds(manifest: pd.DataFrame, config: SplitConfig, order: list[str]
             f"this corpus has {len(order)}. Lower split.folds."
         )
     fold_of = {speaker: j % k for j, speaker in enumerate(order)}
-    n_val = max(1, round(config.validation_fraction * len(order))) if config.validation_fraction > 0 else 0
+    n_val = _n_validation(len(order), config)
     table = pd.DataFrame({"utt_id": manifest["utt_id"], "speaker": manifest["speaker"]})
     table["fold"] = manifest["speaker"].map(fold_of).to_numpy()
     for i in range(k):
@@ -117,10 +122,15 @@ def fold_names(splits: pd.DataFrame) -> list[str]:
     """The split columns of a splits table: ``["split"]``, or ``split_0 ..`` for speaker_kfold."""
     if "split" in splits.columns:
         return ["split"]
-    names = sorted((c for c in splits.columns if c.startswith("split_")), key=lambda c: int(c.split("_")[1]))
+    names = sorted((c for c in splits.columns if c.startswith("split_")), key=fold_index)
     if not names:
         raise ManifestError("the splits table has no 'split' column. Rebuild it with: dvc repro split")
     return names
+
+
+def fold_index(name: str) -> int:
+    """The fold number of a split column: 0 for ``split``, ``i`` for ``split_i``."""
+    return 0 if name == "split" else int(name.split("_", 1)[1])
 
 
 def fold_view(splits: pd.DataFrame, name: str) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from vocalab.errors import VocalabError
-from vocalab.evaluation import HEADLINE, classification_metrics
+from vocalab.evaluation import HEADLINE, classification_metrics, per_fold_metrics
 from vocalab.splits import speaker_overlap
 from vocalab.training import INFO_FILE
 
@@ -34,9 +34,7 @@ def set_summary(name: str, predictions: pd.DataFrame, info: dict[str, Any]) -> d
     row: dict[str, Any] = {k: pooled[k] for k in HEADLINE}
     folds = sorted(predictions["fold"].unique())
     if len(folds) > 1:
-        per_fold = [classification_metrics(part["actual"].astype(str), part["predicted"].astype(str), labels)
-                    for _, part in predictions.groupby("fold")]
-        row["uar_std"] = round(float(np.std([m["uar"] for m in per_fold])), 4)
+        row["uar_std"] = round(float(np.std([m["uar"] for m in per_fold_metrics(predictions, labels)])), 4)
     features = info.get("features", {})
     row.update({
         "model": info["train"]["model"],

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from vocalab.errors import FeatureStoreError, VocalabError
 from vocalab.features.store import FeatureStore
@@ -27,7 +28,7 @@ from vocalab.models.classifiers import search_grid, with_override
 from vocalab.models.normalize import speaker_standardise, speaker_standardise_frames
 from vocalab.models.persist import load_fold_model, save_fold_model
 from vocalab.params import to_dict
-from vocalab.splits import fold_names, fold_view
+from vocalab.splits import fold_index, fold_names, fold_view
 
 INFO_FILE = "model.json"
 
@@ -46,7 +47,7 @@ class SplitData:
 
 def fold_dir(out_dir: Path, name: str) -> Path:
     """Where fold ``name`` (from :func:`vocalab.splits.fold_names`) keeps its model."""
-    return Path(out_dir) if name == "split" else Path(out_dir) / f"fold_{name.split('_', 1)[1]}"
+    return Path(out_dir) if name == "split" else Path(out_dir) / f"fold_{fold_index(name)}"
 
 
 def split_data(store: FeatureStore, manifest: pd.DataFrame, view: pd.DataFrame, split: str, *,
@@ -142,17 +143,17 @@ def fit_candidate(config: TrainConfig, train_data: SplitData, validation: SplitD
     frames = np.concatenate(sequences)
     dim = frames.shape[1]
     arch = seq.architecture(config.sequence, config.model, dim=dim, n_classes=len(classes), n_layers=n_layers)
-    seq.torch.manual_seed(config.seed)  # the initial weights too
+    torch.manual_seed(config.seed)  # the initial weights too
     module = seq.build(arch)
     if config.normalize == "global":  # training frames' statistics; speaker mode standardised already
         std = frames.std(axis=0)
-        module.mean.copy_(seq.torch.from_numpy(frames.mean(axis=0).astype(np.float32)))
-        module.std.copy_(seq.torch.from_numpy(np.where(std < 1e-8, 1.0, std).astype(np.float32)))
+        module.mean.copy_(torch.from_numpy(frames.mean(axis=0).astype(np.float32)))
+        module.std.copy_(torch.from_numpy(np.where(std < 1e-8, 1.0, std).astype(np.float32)))
     y_train = np.array([index[c] for c in train_data.labels])
     val = (validation.sequences or [], np.array([index[c] for c in validation.labels], dtype=np.int64))
     module, curve, best_epoch = seq.fit(module, (sequences, y_train), val if len(val[1]) else None,
                                         config.sequence, seed=config.seed, device=device, score=uar)
-    return FittedModel(module.cpu(), "sequence", seq.torch.device("cpu")), curve, {
+    return FittedModel(module.cpu(), "sequence", torch.device("cpu")), curve, {
         "architecture": arch, "best_epoch": best_epoch, "epochs_run": len(curve),
         "layer_weights": module.layer_weights()}
 
@@ -180,7 +181,7 @@ def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, con
                        sequences=config.is_sequence_model)
         train_data = split_data(store, manifest, view, "train", **options)
         validation = split_data(store, manifest, view, "validation", **options)
-        where = "" if name == "split" else f" of fold {name.split('_')[1]}"
+        where = "" if name == "split" else f" of fold {fold_index(name)}"
         if len(train_data.labels) == 0:
             hint = (f" ({len(train_data.absent_utt_ids)} of its utterances have no features in this store, "
                     f"e.g. VGGish short_clips: drop)" if train_data.absent_utt_ids else "")
@@ -205,20 +206,19 @@ def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, con
             candidates.append({"params": override, "validation_uar": None if score is None else round(score, 4),
                                **extra})
             rows = curve or [{"validation_uar": None if score is None else round(score, 5)}]
-            curves += [{"fold": 0 if name == "split" else int(name.split("_")[1]), "candidate": k,
-                        **row} for row in rows]
+            curves += [{"fold": fold_index(name), "candidate": k, **row} for row in rows]
             if best is None or (score is not None and score > best[0]):
                 best = (score if score is not None else -np.inf, k, model)
         _, chosen, model = best
-        save_fold_model(model, fold_dir(out_dir, name), candidates[chosen].get("architecture"))
+        save_fold_model(model, fold_dir(out_dir, name))
         folds.append({
             "name": name, "n_train": len(train_data.labels), "n_validation": len(validation.labels),
             "n_train_absent": len(train_data.absent_utt_ids),
             "n_train_speakers": len(set(train_data.speakers)), "chosen": chosen,
             "chosen_params": candidates[chosen]["params"], "candidates": candidates,
         })
-    n_features = (store.meta["dim"] if config.is_sequence_model else
-                  int(store.pooled_matrix(np.arange(min(1, len(store))), config.layer_pooling).shape[1]))
+    # every fold reads the same columns: the last fold's training data gives the width
+    n_features = store.meta["dim"] if config.is_sequence_model else train_data.features.shape[1]
     info = {
         "feature_set": store.meta["feature_set"],
         "kind": "sequence" if config.is_sequence_model else "pooled",
@@ -248,5 +248,5 @@ def load_model(model_dir: Path) -> tuple[list[tuple[str, FittedModel]], dict[str
     for fold in info["folds"]:
         arch = fold["candidates"][fold["chosen"]].get("architecture")
         model = load_fold_model(fold_dir(model_dir, fold["name"]), info["kind"], arch, info["classes"])
-        models.append((fold["name"], FittedModel(model, info["kind"], seq.torch.device("cpu"))))
+        models.append((fold["name"], FittedModel(model, info["kind"], torch.device("cpu"))))
     return models, info

@@ -3,8 +3,6 @@
 Every model here is a tiny config saved to a temp dir; nothing reaches a hub.
 """
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch

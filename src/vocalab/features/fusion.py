@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from vocalab.features.store import FeatureStore, pool_layers, write_store
+from vocalab.features.store import FeatureStore, write_store
 
 
 def fused_names(meta: dict[str, Any], dim: int, name: str) -> list[str]:

@@ -187,8 +187,6 @@ class Wav2Vec2Extractor(TorchExtractor):
     _transient = ("_model", "_norm")
 
     def __init__(self, config: Wav2Vec2ExtractorConfig) -> None:
-        import torch
-
         self.config = config
         self.source = resolve_source(config.model)
         self.hf_config, self.config_source = load_hf_config(self.source, init=config.init)

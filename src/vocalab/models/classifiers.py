@@ -126,8 +126,13 @@ class TrainConfig:
     def is_sequence_model(self) -> bool:
         return self.model in SEQUENCE_MODELS
 
+    @property
+    def model_key(self) -> str:
+        """The params section of ``model``: ``sequence`` for the sequence heads, else the model's own."""
+        return "sequence" if self.is_sequence_model else self.model
+
     def model_section(self) -> Any:
-        return self.sequence if self.is_sequence_model else getattr(self, self.model)
+        return getattr(self, self.model_key)
 
 
 def search_grid(config: TrainConfig, section: str = "train") -> list[dict[str, Any]]:
@@ -138,7 +143,7 @@ def search_grid(config: TrainConfig, section: str = "train") -> list[dict[str, A
     if not config.search:
         return [{}]
     model_section = config.model_section()
-    name = "sequence" if config.is_sequence_model else config.model
+    name = config.model_key
     fields = {f.name for f in dataclasses.fields(model_section)}
     for key, values in config.search.items():
         if key not in fields:
@@ -165,8 +170,7 @@ def with_override(config: TrainConfig, override: dict[str, Any]) -> TrainConfig:
         return config
     section = config.model_section()
     updated = from_mapping(type(section), {**dataclasses.asdict(section), **override}, section="train.search")
-    key = "sequence" if config.is_sequence_model else config.model
-    return dataclasses.replace(config, **{key: updated})
+    return dataclasses.replace(config, **{config.model_key: updated})
 
 
 def build_classifier(config: TrainConfig) -> Pipeline:

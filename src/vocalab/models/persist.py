@@ -31,7 +31,8 @@ TRUSTED_TYPES = (
 )
 
 
-def save_fold_model(model: Any, folder: Path, architecture: dict[str, Any] | None) -> None:
+def save_fold_model(model: Any, folder: Path) -> None:
+    """Write a fitted model; a sequence head's architecture goes to ``model.json`` beside it."""
     folder.mkdir(parents=True, exist_ok=True)
     if model.kind == "sequence":
         torch.save(model.model.state_dict(), folder / SEQUENCE_FILE)
