@@ -1,7 +1,7 @@
 """download: put the corpus in data/raw (generate the synthetic one, copy a local one, or fetch one)."""
 
 from vocalab import stage
-from vocalab.datasets import DataConfig
+from vocalab.datasets.config import DataConfig
 from vocalab.datasets.sources import put_corpora
 from vocalab.params import load_section
 

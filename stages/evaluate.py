@@ -22,11 +22,11 @@ def main() -> None:
     predictions.to_csv(args.predictions, index=False)
     spread = f" ± {metrics['folds']['uar_std']:.3f} over {len(models)} folds" if "folds" in metrics else ""
     plots.confusion_matrix(
-        confusion, info["classes"], args.plot,
-        title=f"{info['feature_set']} / {metrics['classifier']}: UAR {metrics['uar']:.3f}{spread} "
+        confusion, info.labels, args.plot,
+        title=f"{info.feature_set} / {metrics['classifier']}: UAR {metrics['uar']:.3f}{spread} "
               f"on {metrics['n_test_speakers']} held-out speakers (chance {metrics['chance_uar']:.3f})",
     )
-    print(f"evaluate: {info['feature_set']} accuracy={metrics['accuracy']:.3f} uar={metrics['uar']:.3f}{spread} "
+    print(f"evaluate: {info.feature_set} accuracy={metrics['accuracy']:.3f} uar={metrics['uar']:.3f}{spread} "
           f"macro_f1={metrics['macro_f1']:.3f} (n_test={metrics['n_test']})")
 
 

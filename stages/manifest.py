@@ -1,10 +1,11 @@
 """manifest: validate every audio file of data/raw into data/manifest.csv (+ rejects)."""
 
 from vocalab import stage
-from vocalab.datasets import DataConfig
+from vocalab.datasets.config import DataConfig
 from vocalab.datasets.base import count_other_files
-from vocalab.datasets.sources import scan_corpora
-from vocalab.manifest import build_manifest, manifest_summary, merge_manifests, write_manifest
+from vocalab.datasets.layouts import scan_corpora
+from vocalab.manifest import manifest_summary, write_manifest
+from vocalab.manifest_build import build_manifest, merge_manifests
 from vocalab.params import load_section
 
 

@@ -3,7 +3,7 @@
 from vocalab import stage
 from vocalab.features.store import FeatureStore
 from vocalab.manifest import read_manifest
-from vocalab.models import TrainConfig
+from vocalab.models.config import TrainConfig
 from vocalab.params import load_section
 from vocalab.splits import read_splits
 from vocalab.training import train
@@ -16,10 +16,10 @@ def main() -> None:
     info, curves = train(FeatureStore(args.features), manifest, read_splits(args.splits, manifest), config, args.out)
     args.curves.parent.mkdir(parents=True, exist_ok=True)
     curves.to_csv(args.curves, index=False)
-    folds = info["folds"]
-    chosen = "; ".join(f"{f['chosen_params']}" for f in folds if f["chosen_params"])
-    print(f"train: {info['train']['model']} on {info['feature_set']} ({len(folds)} fold(s); fold 0: "
-          f"{info['n_train']} utterances, {info['n_train_speakers']} speakers, {info['n_features']} features)"
+    first = info.folds[0]
+    chosen = "; ".join(f"{f.chosen_candidate.params}" for f in info.folds if f.chosen_candidate.params)
+    print(f"train: {config.model} on {info.feature_set} ({len(info.folds)} fold(s); fold 0: "
+          f"{first.n_train} utterances, {first.n_train_speakers} speakers, {info.n_features} features)"
           + (f"; chosen on validation speakers: {chosen}" if chosen else ""))
 
 

@@ -3,11 +3,11 @@ import pandas as pd
 import pytest
 
 from tests.conftest import tone, write_wav
-from vocalab.datasets import scan_corpus
+from vocalab.datasets.layouts import scan_corpus
 from vocalab.datasets.base import count_other_files
 from vocalab.errors import ManifestError
-from vocalab.manifest import (CORE_COLUMNS, build_manifest, manifest_summary, read_manifest,
-                              validate_manifest, write_manifest)
+from vocalab.manifest import CORE_COLUMNS, manifest_summary, read_manifest, validate_manifest, write_manifest
+from vocalab.manifest_build import build_manifest
 
 
 def test_good_corpus_gives_a_sorted_validated_manifest(ravdess_tree, monkeypatch):

@@ -3,10 +3,10 @@ from typing import Literal
 
 import pytest
 
-from vocalab.datasets import DataConfig
+from vocalab.datasets.config import DataConfig
 from vocalab.errors import ParamsError
 from vocalab.features.handcrafted import HandcraftedConfig
-from vocalab.models import TrainConfig
+from vocalab.models.config import TrainConfig
 from vocalab.params import bounded, from_mapping, load_params, load_section, nested
 from vocalab.splits import SplitConfig
 
@@ -90,9 +90,15 @@ def test_local_source_needs_an_existing_path(tmp_path):
     assert config.dataset == "ravdess"
 
 
-def test_unknown_feature_set_is_refused():
-    with pytest.raises(ParamsError, match=r"unknown feature set 'mfcc'; available: handcrafted"):
-        from_mapping(TrainConfig, {"feature_sets": ["mfcc"]}, section="train")
+def test_feature_set_lists_are_checked():
+    from vocalab.features.registry import writer_of
+
+    with pytest.raises(ParamsError, match=r"no extractor writes feature set 'mfcc'; extracted sets: handcrafted"):
+        writer_of("mfcc")
+    assert writer_of("logmel").name == "vggish" and writer_of("handcrafted").section == "features"
+    with pytest.raises(ParamsError, match=r"'train\.fusions\.x' joins itself"):
+        from_mapping(TrainConfig, {"feature_sets": ["x"], "fusions": {"x": {"a": "x", "b": "handcrafted"}}},
+                     section="train")
     with pytest.raises(ParamsError, match=r"lists a feature set twice"):
         from_mapping(TrainConfig, {"feature_sets": ["handcrafted", "handcrafted"]}, section="train")
 
@@ -112,20 +118,12 @@ def test_params_file_errors(tmp_path):
 
 def test_project_params_file_is_valid():
     from tests.conftest import REPO_ROOT
-    from vocalab.features import FEATURE_SETS
-    from vocalab.features.vggish import VGGishExtractorConfig
-    from vocalab.features.wav2vec2 import Wav2Vec2ExtractorConfig
+    from vocalab.features.registry import all_extractors
 
-    for cls, section in ((DataConfig, "data"), (SplitConfig, "split"), (HandcraftedConfig, "features"),
-                         (Wav2Vec2ExtractorConfig, "embeddings.wav2vec2"),
-                         (VGGishExtractorConfig, "embeddings.vggish"), (TrainConfig, "train")):
+    sections = [(DataConfig, "data"), (SplitConfig, "split"), (TrainConfig, "train")]
+    sections += [(spec.config, spec.section) for spec in all_extractors().values()]
+    for cls, section in sections:
         config = load_section(cls, section, REPO_ROOT / "params.yaml")
         if section != "train":  # train.feature_sets lists this project's sets, not a default
             assert config == cls(), f"params.yaml's '{section}' differs from the documented defaults"
-    # every registered feature set has its params section
-    params = load_params(REPO_ROOT / "params.yaml")
-    for section in FEATURE_SETS.values():
-        node = params
-        for part in section.split("."):
-            node = node[part]
-        assert isinstance(node, dict)
+    assert {"features", "embeddings.wav2vec2", "embeddings.vggish"} <= {section for _, section in sections}

@@ -13,7 +13,7 @@ from vocalab.features.extraction import extract_manifest
 from vocalab.features.fusion import fuse_stores
 from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
 from vocalab.features.store import FeatureStore
-from vocalab.models import TrainConfig
+from vocalab.models.config import TrainConfig
 from vocalab.params import from_mapping
 from vocalab.predict import predict
 from vocalab.splits import SplitConfig, assign_splits

@@ -7,7 +7,7 @@ import pytest
 from vocalab.errors import ParamsError, VocalabError
 from vocalab.evaluation import evaluate
 from vocalab.features.store import FeatureStore, write_store
-from vocalab.models import TrainConfig
+from vocalab.models.config import TrainConfig
 from vocalab.models.normalize import speaker_standardise, speaker_standardise_frames
 from vocalab.params import from_mapping
 from vocalab.splits import SplitConfig, assign_splits, fold_names, fold_view, read_splits, speaker_overlap
@@ -89,7 +89,7 @@ def test_kfold_pools_every_utterance_once_and_reports_spread(shifted, tmp_path):
     splits = assign_splits(manifest, SplitConfig(strategy="speaker_kfold", folds=5))
     config = from_mapping(TrainConfig, {"model": "logreg", "normalize": "speaker"}, section="train")
     info, curves = train(store, manifest, splits, config, tmp_path / "model")
-    assert len(info["folds"]) == 5 and sorted(curves["fold"].unique()) == [0, 1, 2, 3, 4]
+    assert len(info.folds) == 5 and sorted(curves["fold"].unique()) == [0, 1, 2, 3, 4]
     models, info = load_model(tmp_path / "model")
     metrics, predictions, _ = evaluate(models, info, store, manifest, splits, {"strategy": "speaker_kfold"})
     assert sorted(predictions["utt_id"]) == sorted(manifest["utt_id"])
@@ -115,7 +115,7 @@ def test_training_never_reads_test_speakers(shifted, tmp_path):
     np.save(store.root / "pooled.npy", pooled)
     config = from_mapping(TrainConfig, {"model": "svm", "search": {"C": [0.01, 1.0]}}, section="train")
     info, _ = train(FeatureStore(store.root), manifest, splits, config, tmp_path / "model")
-    assert len(info["folds"][0]["candidates"]) == 2
+    assert len(info.folds[0].candidates) == 2
     models, info = load_model(tmp_path / "model")
     with pytest.raises(VocalabError, match=r"NaN/inf for utterance"):
         evaluate(models, info, FeatureStore(store.root), manifest, splits)
@@ -127,11 +127,11 @@ def test_search_picks_the_best_validation_candidate(shifted, tmp_path):
     config = from_mapping(TrainConfig, {"model": "random_forest", "normalize": "speaker",
                                         "search": {"max_depth": [1, 4], "n_estimators": [1, 20]}}, section="train")
     info, curves = train(store, manifest, splits, config, tmp_path / "model")
-    fold = info["folds"][0]
-    scores = [c["validation_uar"] for c in fold["candidates"]]
+    fold = info.folds[0]
+    scores = [c.validation_uar for c in fold.candidates]
     assert len(scores) == 4 and len(curves) == 4
-    assert fold["chosen"] == int(np.argmax(scores))
-    assert fold["chosen_params"] == fold["candidates"][fold["chosen"]]["params"]
+    assert fold.chosen == int(np.argmax(scores))
+    assert fold.to_dict()["chosen_params"] == fold.candidates[fold.chosen].params
 
 
 @pytest.mark.parametrize("search,message", [

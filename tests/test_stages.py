@@ -14,7 +14,8 @@ def run_stage(script, *args, cwd):
 
 def test_unknown_param_key_stops_the_stage(tmp_path):
     (tmp_path / "params.yaml").write_text("features:\n  n_mfccs: 40\n")
-    result = run_stage("extract_handcrafted.py", "--manifest", "m.csv", "--out", "out", cwd=tmp_path)
+    result = run_stage("extract.py", "--extractor", "handcrafted", "--manifest", "m.csv", "--features", "out",
+                       cwd=tmp_path)
     assert result.returncode == 2
     assert "error: unknown params key 'features.n_mfccs'. Did you mean 'features.n_mfcc'?" in result.stderr
     assert "Traceback" not in result.stderr
@@ -55,7 +56,8 @@ def test_pretrained_wav2vec2_without_weights_stops_with_the_fix(tmp_path):
         "embeddings:\n  wav2vec2:\n    model: facebook/wav2vec2-base\n    init: pretrained\n")
     (tmp_path / "m.csv").write_text("utt_id,path\n")
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "stages" / "extract_wav2vec2.py"), "--manifest", "m.csv", "--out", "out"],
+        [sys.executable, str(REPO_ROOT / "stages" / "extract.py"), "--extractor", "wav2vec2", "--manifest", "m.csv",
+         "--features", "out"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
         env={**os.environ, "HF_HOME": str(tmp_path / "empty-cache"), "HF_HUB_OFFLINE": "1"},
     )
@@ -74,11 +76,11 @@ def test_pretrained_vggish_that_cannot_be_had_stops_with_the_fix(tmp_path):
     for weights, message in cases:
         (tmp_path / "params.yaml").write_text(
             f"embeddings:\n  vggish:\n    init: pretrained\n    weights: {weights}\n")
-        result = run_stage("extract_vggish.py", "--manifest", "m.csv", "--out", "v", "--logmel-out", "l",
+        result = run_stage("extract.py", "--extractor", "vggish", "--manifest", "m.csv", "--features", "f",
                            cwd=tmp_path)
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and "embeddings.vggish.weights" in result.stderr
-        assert "Traceback" not in result.stderr and not (tmp_path / "v").exists()
+        assert "Traceback" not in result.stderr and not (tmp_path / "f").exists()
 
 
 def test_downloaded_corpus_goes_through_download_and_manifest(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 from vocalab.errors import FeatureStoreError, VocalabError
 from vocalab.evaluation import classification_metrics, evaluate
 from vocalab.features.store import FeatureStore, write_store
-from vocalab.models import TrainConfig
+from vocalab.models.config import TrainConfig
 from vocalab.training import load_model, split_data, train
 
 
@@ -51,7 +51,7 @@ def toy(tmp_path):
 
 def test_split_data_aligns_by_utt_id(toy):
     store, manifest, splits = toy
-    data = split_data(store, manifest, splits, "test")
+    data = split_data(store, manifest, splits, "test", layer_pooling="mean", normalize="global", sequences=False)
     assert data.sequences is None
     assert data.utt_ids == [f"s{s}_{i}" for s in (0, 1) for i in range(6)]
     np.testing.assert_array_equal(data.features[0], store.pooled[store.index_of(["s0_0"])[0]])
@@ -60,10 +60,10 @@ def test_split_data_aligns_by_utt_id(toy):
 def test_train_then_evaluate_on_held_out_speakers(toy, tmp_path):
     store, manifest, splits = toy
     info, curves = train(store, manifest, splits, TrainConfig(feature_sets=("handcrafted",)), tmp_path / "model")
-    assert info["n_train"] == 18 and info["n_train_speakers"] == 3 and info["n_features"] == 6
+    assert info.folds[0].n_train == 18 and info.folds[0].n_train_speakers == 3 and info.n_features == 6
     assert len(curves) == 1 and curves["validation_uar"].iloc[0] == 1.0
     model, loaded = load_model(tmp_path / "model")
-    assert loaded["classes"] == ["hi", "lo"]
+    assert loaded.labels == ["hi", "lo"] and loaded.features.feature_set == "toy"
     metrics, predictions, confusion = evaluate(model, loaded, store, manifest, splits)
     assert metrics["uar"] == 1.0 and metrics["n_test"] == 12 and metrics["n_test_speakers"] == 2
     assert metrics["speaker_overlap"] is False and metrics["pretrained"] is False
@@ -111,3 +111,48 @@ def test_layer_pooling_of_a_multi_layer_store(tmp_path):
     utt = frames[3:].reshape(4, 3, 2)
     expected = np.concatenate([utt.mean(0).mean(0), utt.std(0).mean(0)])
     np.testing.assert_allclose(store.pooled_matrix(rows, "mean")[0], expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.pop("classes"), r"lacks 'classes'"),
+    (lambda m: m.update(kind="forest"), r"kind 'forest'"),
+    (lambda m: m["folds"][0].update(chosen=7), r"fold 0 chose candidate 7 of 1"),
+    (lambda m: m["folds"][0].update(n_train="many"), r"malformed 'n_train'"),
+    (lambda m: m["features"].pop("dim"), r"features lacks 'dim'"),
+])
+def test_malformed_model_json_names_the_field(toy, tmp_path, edit, message):
+    store, manifest, splits = toy
+    train(store, manifest, splits, TrainConfig(), tmp_path / "model")
+    path = tmp_path / "model" / "model.json"
+    info = json.loads(path.read_text())
+    edit(info)
+    path.write_text(json.dumps(info))
+    with pytest.raises(VocalabError, match=message):
+        load_model(tmp_path / "model")
+
+
+def test_corrupt_model_json_is_a_clear_error(toy, tmp_path):
+    store, manifest, splits = toy
+    train(store, manifest, splits, TrainConfig(), tmp_path / "model")
+    (tmp_path / "model" / "model.json").write_text("[1, 2")
+    with pytest.raises(VocalabError, match=r"model\.json' cannot be read as JSON.*dvc repro"):
+        load_model(tmp_path / "model")
+
+
+def test_train_on_a_store_of_functionals(toy, tmp_path):
+    _, manifest, splits = toy
+    rng = np.random.default_rng(2)
+    utt_ids = manifest["utt_id"].tolist()
+    hi = (manifest["label"] == "hi").to_numpy()
+    functionals = rng.normal(0.0, 1.0, (len(utt_ids), 5)).astype(np.float32)
+    functionals[:, 0] += np.where(hi, 4.0, -4.0)
+    write_store(tmp_path / "smile", utt_ids=utt_ids, total_frames=2 * len(utt_ids), dim=2, dtype="float32",
+                frame_blocks=[(np.zeros((2 * len(utt_ids), 2), np.float32), np.full(len(utt_ids), 2), functionals)],
+                meta={"feature_set": "smile", "feature_names": ["a", "b"], "pooled": "functionals",
+                      "pooled_names": [f"f{k}" for k in range(5)]})
+    store = FeatureStore(tmp_path / "smile")
+    info, _ = train(store, manifest, splits, TrainConfig(), tmp_path / "model")
+    assert info.n_features == 5 and info.features.pooled == "functionals"
+    model, loaded = load_model(tmp_path / "model")
+    metrics, _, _ = evaluate(model, loaded, store, manifest, splits)
+    assert metrics["uar"] == 1.0

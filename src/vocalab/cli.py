@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Sequence
 
-from vocalab.errors import VocalabError
+from vocalab.errors import VocalabError, report
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,8 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         table = predict(args.inputs, args.model)
     except VocalabError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report(err)
     if args.json:
         print(json.dumps(table.to_dict(orient="records"), indent=2))
     elif args.csv:

@@ -1,5 +1,10 @@
 """One exception family: every message says what is wrong and how to fix it."""
 
+import sys
+
+#: the exit status of a command stopped by bad input (a VocalabError)
+EXIT_BAD_INPUT = 2
+
 
 class VocalabError(Exception):
     """Base class of every error vocalab raises on bad input."""
@@ -19,3 +24,9 @@ class ManifestError(VocalabError):
 
 class FeatureStoreError(VocalabError):
     """A feature store is missing, incomplete or inconsistent."""
+
+
+def report(err: VocalabError) -> int:
+    """Print ``err`` as one line on stderr; returns the exit status for bad input."""
+    print(f"error: {err}", file=sys.stderr)
+    return EXIT_BAD_INPUT

@@ -13,19 +13,14 @@ invalidate the features extracted from the manifest.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
-from tqdm import tqdm
 
-from vocalab.audio import read_info, sample_blocks
-from vocalab.datasets.base import Candidate
-from vocalab.errors import AudioError, ManifestError
+from vocalab.errors import ManifestError
 
 CORE_COLUMNS = [
     "utt_id", "path", "dataset", "speaker", "label",
@@ -40,113 +35,6 @@ EMPTY = "empty"
 SILENT = "silent"
 NON_FINITE = "non_finite"
 DUPLICATE = "duplicate_utt_id"
-
-
-def _relative(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` in POSIX form (absolute if outside ``root``)."""
-    path = Path(os.path.abspath(path))
-    try:
-        return path.relative_to(Path(os.path.abspath(root))).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
-def inspect_file(path: Path) -> tuple[dict[str, Any] | None, tuple[str, str] | None]:
-    """Read a file's header and decode it once to prove it is usable.
-
-    Returns ``(fields, None)`` for a good file or ``(None, (reason, detail))``.
-    """
-    try:
-        info = read_info(path)
-    except AudioError as err:
-        return None, (UNREADABLE, str(err))
-    if info.num_frames == 0:
-        return None, (EMPTY, f"'{path}' has a valid header but 0 samples")
-    try:
-        peak = 0.0
-        finite = True
-        for block in sample_blocks(path):
-            finite = finite and bool(np.isfinite(block).all())
-            peak = max(peak, float(np.max(np.abs(block))) if block.size else 0.0)
-    except (sf.LibsndfileError, RuntimeError, AudioError) as err:
-        return None, (UNREADABLE, f"'{path}' has a header but its samples cannot be decoded ({err})")
-    if not finite:
-        return None, (NON_FINITE, f"'{path}' holds NaN or infinite samples")
-    if peak == 0.0:
-        return None, (SILENT, f"'{path}' is digital silence (every sample is zero)")
-    return {
-        "duration_s": round(info.duration_s, 6),
-        "sample_rate": info.sample_rate,
-        "channels": info.channels,
-        "format": info.format,
-        "subtype": info.subtype,
-    }, None
-
-
-def build_manifest(
-    candidates: Iterable[Candidate], *, dataset: str, root: Path = Path("."), progress: bool = True
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Turn scanned candidates into ``(manifest, rejects)`` tables.
-
-    Parameters
-    ----------
-    candidates : iterable of Candidate
-        What a corpus layout found; those with a ``reason`` are rejected as they are.
-    dataset : str
-        Written in the ``dataset`` column.
-    root : Path
-        Paths are stored relative to this folder (the project root).
-    """
-    rows: list[dict[str, Any]] = []
-    rejects: list[dict[str, Any]] = []
-    seen: dict[str, str] = {}
-    candidates = list(candidates)
-    for cand in tqdm(candidates, desc="validate audio", unit="file", disable=not progress):
-        rel = _relative(cand.path, root)
-        if cand.reason is not None:
-            rejects.append({"path": rel, "utt_id": "", "reason": UNPARSEABLE, "detail": cand.reason})
-            continue
-        if cand.utt_id is None or cand.speaker is None or cand.label is None:
-            raise ManifestError(f"the corpus layout gave '{rel}' no utt_id, speaker or label and no reason.")
-        if cand.utt_id in seen:
-            rejects.append({
-                "path": rel, "utt_id": cand.utt_id, "reason": DUPLICATE,
-                "detail": f"utt_id '{cand.utt_id}' already used by '{seen[cand.utt_id]}'",
-            })
-            continue
-        fields, problem = inspect_file(cand.path)
-        if problem is not None:
-            rejects.append({"path": rel, "utt_id": cand.utt_id, "reason": problem[0], "detail": problem[1]})
-            continue
-        seen[cand.utt_id] = rel
-        rows.append({
-            "utt_id": cand.utt_id, "path": rel, "dataset": dataset,
-            "speaker": cand.speaker, "label": cand.label, **fields, **cand.extras,
-        })
-    manifest = pd.DataFrame(rows)
-    if manifest.empty:
-        raise ManifestError(
-            f"no usable audio found for dataset '{dataset}' "
-            f"({len(rejects)} file(s) rejected). Check data.path / data.layout and the rejects file."
-        )
-    extras = [c for c in manifest.columns if c not in CORE_COLUMNS]
-    manifest = manifest[CORE_COLUMNS + extras].sort_values("utt_id", kind="stable")
-    manifest = manifest.reset_index(drop=True)
-    rejects_df = pd.DataFrame(rejects, columns=REJECT_COLUMNS).sort_values("path", kind="stable")
-    validate_manifest(manifest)
-    return manifest, rejects_df.reset_index(drop=True)
-
-
-def merge_manifests(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One manifest and one rejects table from several corpora's, sorted as one."""
-    if len(parts) == 1:
-        return parts[0]
-    manifest = pd.concat([m for m, _ in parts], ignore_index=True)
-    extras = [c for c in manifest.columns if c not in CORE_COLUMNS]
-    manifest = manifest[CORE_COLUMNS + extras].sort_values("utt_id", kind="stable").reset_index(drop=True)
-    rejects = pd.concat([r for _, r in parts], ignore_index=True).sort_values("path", kind="stable")
-    validate_manifest(manifest)
-    return manifest, rejects.reset_index(drop=True)
 
 
 def validate_manifest(manifest: pd.DataFrame, *, source: str = "manifest", check_files: bool = False) -> None:

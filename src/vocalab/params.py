@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -24,6 +25,16 @@ from vocalab.errors import ParamsError
 T = TypeVar("T")
 
 DEFAULT_PARAMS_FILE = "params.yaml"
+
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def check_device_param(name: str, section: str) -> None:
+    """Refuse a ``device`` value that is none of auto, cpu, cuda, cuda:N."""
+    if not _DEVICE_PATTERN.match(name):
+        raise ParamsError(
+            f"params key '{section}.device' = {name!r} is not allowed: use auto, cpu, cuda or cuda:N."
+        )
 
 
 def bounded(

@@ -17,12 +17,12 @@ import pandas as pd
 from vocalab.audio import VIDEO_EXTENSIONS
 from vocalab.datasets.base import AUDIO_EXTENSIONS
 from vocalab.errors import VocalabError
-from vocalab.evaluation import argmax_labels
 from vocalab.features.extraction import extract_files
 from vocalab.features.fusion import join_pooled
-from vocalab.features.store import pool_layers
+from vocalab.features.registry import writer_of
+from vocalab.features.store import StoreMeta, pool_layers
+from vocalab.metrics import argmax_labels
 from vocalab.models.normalize import speaker_standardise, speaker_standardise_frames
-from vocalab.params import from_mapping
 from vocalab.training import SplitData, load_model
 
 
@@ -43,41 +43,24 @@ def audio_files(inputs: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def extractor_for(meta: dict[str, Any]) -> tuple[Any, str]:
-    """The extractor (and its output name) that wrote a store with this ``meta``."""
-    name, params = meta["feature_set"], dict(meta.get("params") or {})
-    if name == "handcrafted":
-        from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
-
-        return HandcraftedExtractor(from_mapping(HandcraftedConfig, params, section="features")), name
-    if name == "wav2vec2":
-        from vocalab.features.wav2vec2 import Wav2Vec2Extractor, Wav2Vec2ExtractorConfig
-
-        return Wav2Vec2Extractor(from_mapping(Wav2Vec2ExtractorConfig, params,
-                                              section="embeddings.wav2vec2")), name
-    if name in ("vggish", "logmel"):
-        from vocalab.features.vggish import VGGishExtractor, VGGishExtractorConfig
-
-        if name == "logmel":  # the log-mel front end does not depend on the network's weights
-            params = {"frames_dtype": params.get("frames_dtype", "float32"), "init": "random"}
-        return VGGishExtractor(from_mapping(VGGishExtractorConfig, params, section="embeddings.vggish")), name
-    raise VocalabError(f"model.json names feature set {name!r}, which this version cannot extract.")
+def extractor_for(meta: StoreMeta) -> Any:
+    """The extractor that wrote a store with this ``meta``, rebuilt from the params it recorded."""
+    return writer_of(meta.feature_set).from_params(meta.params)
 
 
-def _features(meta: dict[str, Any], paths: list[Path], layer_pooling: str, sequences: bool,
+def _features(meta: StoreMeta, paths: list[Path], layer_pooling: str, sequences: bool,
               cache: dict[str, Any]) -> Any:
-    """Pooled rows ``[shape=(n, 2 * dim)]`` or frame sequences of ``paths``, as the store held them."""
-    if meta.get("components"):
-        parts = [_features(meta["components"][k], paths, layer_pooling, False, cache) for k in ("a", "b")]
-        return join_pooled([p.astype(np.float32).astype(np.float64) for p in parts])
-    extractor, output = extractor_for(meta)
-    key = repr((meta["feature_set"], meta.get("params")))
+    """Pooled rows or frame sequences of ``paths``, as the store held them."""
+    if meta.is_fused:
+        parts = [_features(part, paths, layer_pooling, False, cache) for part in meta.components]
+        return join_pooled([p.astype(np.float32).astype(np.float64) for p in parts], list(meta.components))
+    key = repr((meta.feature_set, meta.params))
     if key not in cache:
-        cache[key] = extract_files(extractor, [str(p) for p in paths])[output]
+        cache[key] = extract_files(extractor_for(meta), [str(p) for p in paths])[meta.feature_set]
     frames, lengths, pooled = cache[key]
     empty = [str(p) for p, n in zip(paths, lengths) if n == 0]
     if empty:
-        raise VocalabError(f"{meta['feature_set']} gives no features for {empty[0]}"
+        raise VocalabError(f"{meta.feature_set} gives no features for {empty[0]}"
                            f"{f' and {len(empty) - 1} more' if len(empty) > 1 else ''} "
                            f"(too short for this extractor). Give longer clips.")
     if sequences:
@@ -93,12 +76,11 @@ def predict(inputs: Sequence[str | Path], model_dir: str | Path) -> pd.DataFrame
     """
     models, info = load_model(Path(model_dir))
     paths = audio_files(inputs)
-    labels = [str(c) for c in info["classes"]]
-    train = info["train"]
-    is_sequence = info["kind"] == "sequence"
-    values = _features(info["features"], paths, train.get("layer_pooling", "concat"), is_sequence, {})
+    labels = info.labels
+    is_sequence = info.is_sequence
+    values = _features(info.features, paths, info.train.layer_pooling, is_sequence, {})
     speakers = ["given files"] * len(paths)
-    if train.get("normalize") == "speaker":
+    if info.train.normalize == "speaker":
         values = speaker_standardise_frames(values, speakers) if is_sequence else speaker_standardise(values, speakers)
     data = SplitData(np.array([""] * len(paths)), [str(p) for p in paths], speakers,
                      features=None if is_sequence else values, sequences=values if is_sequence else None)

@@ -8,18 +8,21 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from vocalab.errors import VocalabError
+from vocalab.errors import VocalabError, report
 
 
-def parse_args(description: str, *paths: str) -> argparse.Namespace:
-    """Parse a stage's arguments: ``--params`` plus one required ``--<name> PATH`` per name.
+def parse_args(description: str, *paths: str, names: tuple[str, ...] = ()) -> argparse.Namespace:
+    """Parse a stage's arguments: ``--params``, one required ``--<path> PATH`` per path
+    and one required ``--<name> TEXT`` per name.
 
     Paths come from dvc.yaml, so they are never repeated in code.
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    for name in paths:
-        parser.add_argument(f"--{name}", type=Path, required=True)
+    for path in paths:
+        parser.add_argument(f"--{path}", type=Path, required=True)
+    for name in names:
+        parser.add_argument(f"--{name}", required=True)
     return parser.parse_args()
 
 
@@ -35,5 +38,4 @@ def run(main: Callable[[], None]) -> None:
     try:
         main()
     except VocalabError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(report(err))

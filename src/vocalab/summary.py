@@ -7,7 +7,6 @@ the summary depends only on declared inputs.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,33 +14,25 @@ import numpy as np
 import pandas as pd
 
 from vocalab.errors import VocalabError
-from vocalab.evaluation import HEADLINE, classification_metrics, per_fold_metrics
+from vocalab.metrics import HEADLINE, classification_metrics, per_fold_metrics
+from vocalab.model_info import INFO_FILE, ModelInfo
 from vocalab.splits import speaker_overlap
-from vocalab.training import INFO_FILE
 
 
-def random_init_network(meta: dict[str, Any]) -> bool:
-    """Whether the features came from a network with random weights (none for MFCC or log-mel)."""
-    if meta.get("components"):
-        return any(random_init_network(part) for part in meta["components"].values())
-    return bool(meta.get("model")) and not meta.get("pretrained", False)
-
-
-def set_summary(name: str, predictions: pd.DataFrame, info: dict[str, Any]) -> dict[str, Any]:
+def set_summary(name: str, predictions: pd.DataFrame, info: ModelInfo) -> dict[str, Any]:
     """Headline metrics of one set, with the spread across folds when there are several."""
-    labels = [str(c) for c in info["classes"]]
+    labels = info.labels
     pooled = classification_metrics(predictions["actual"].astype(str), predictions["predicted"].astype(str), labels)
     row: dict[str, Any] = {k: pooled[k] for k in HEADLINE}
     folds = sorted(predictions["fold"].unique())
     if len(folds) > 1:
         row["uar_std"] = round(float(np.std([m["uar"] for m in per_fold_metrics(predictions, labels)])), 4)
-    features = info.get("features", {})
     row.update({
-        "model": info["train"]["model"],
-        "normalize": info["train"].get("normalize", "global"),
+        "model": info.train.model,
+        "normalize": info.train.normalize,
         "folds": len(folds),
-        "pretrained": bool(features.get("pretrained", False)),
-        "random_init": random_init_network(features),
+        "pretrained": info.features.pretrained,
+        "random_init": info.features.random_init_network,
         "n_test": int(len(predictions)),
         "n_test_speakers": int(predictions["speaker"].nunique()),
         "chance_uar": round(1.0 / len(labels), 4),
@@ -62,7 +53,7 @@ def summarise(feature_sets: Sequence[str], predictions_dir: Path, models_dir: Pa
                                f"Run: dvc repro evaluate@{name}")
         predictions = pd.read_csv(path, dtype={"utt_id": str, "speaker": str, "actual": str, "predicted": str},
                                   keep_default_na=False)
-        rows[name] = set_summary(name, predictions, json.loads(info_path.read_text(encoding="utf-8")))
+        rows[name] = set_summary(name, predictions, ModelInfo.read(info_path.parent))
         rows[name]["speaker_overlap"] = overlap
     return dict(sorted(rows.items(), key=lambda item: -item[1]["uar"]))
 

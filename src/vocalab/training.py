@@ -11,7 +11,6 @@ with an allowlist of types, torch heads as ``weights_only`` state dicts.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,14 @@ import torch
 
 from vocalab.errors import FeatureStoreError, VocalabError
 from vocalab.features.store import FeatureStore
-from vocalab.models import TrainConfig, build_classifier
+from vocalab.metrics import uar
 from vocalab.models import sequence as seq
-from vocalab.models.classifiers import search_grid, with_override
+from vocalab.models.classifiers import build_classifier
+from vocalab.models.config import TrainConfig, search_grid, with_override
 from vocalab.models.normalize import speaker_standardise, speaker_standardise_frames
 from vocalab.models.persist import load_fold_model, save_fold_model
-from vocalab.params import to_dict
+from vocalab.model_info import CandidateInfo, FoldInfo, ModelInfo
 from vocalab.splits import fold_index, fold_names, fold_view
-
-INFO_FILE = "model.json"
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ def fold_dir(out_dir: Path, name: str) -> Path:
 
 
 def split_data(store: FeatureStore, manifest: pd.DataFrame, view: pd.DataFrame, split: str, *,
-               layer_pooling: str = "concat", normalize: str = "global", sequences: bool = False) -> SplitData:
+               layer_pooling: str, normalize: str, sequences: bool) -> SplitData:
     """The rows of ``split`` in a fold ``view`` (utt_id, speaker, split), looked up in ``store`` by utt_id.
 
     Utterances the store records as absent (an extractor gave them no frames, e.g.
@@ -61,7 +59,7 @@ def split_data(store: FeatureStore, manifest: pd.DataFrame, view: pd.DataFrame, 
     table = manifest[["utt_id", "speaker", "label"]].merge(view[["utt_id", "split"]], on="utt_id",
                                                            validate="one_to_one")
     table = table[table["split"] == split]
-    is_absent = table["utt_id"].isin(set(store.meta.get("absent_utt_ids", [])))
+    is_absent = table["utt_id"].isin(set(store.meta.absent_utt_ids))
     absent = table.loc[is_absent, "utt_id"].tolist()
     table = table[~is_absent]
     utt_ids, speakers = table["utt_id"].tolist(), table["speaker"].tolist()
@@ -70,7 +68,7 @@ def split_data(store: FeatureStore, manifest: pd.DataFrame, view: pd.DataFrame, 
     if sequences:
         if not store.has_frames:
             raise VocalabError(
-                f"feature set '{store.meta['feature_set']}' is a fusion of pooled statistics and has no frames, "
+                f"feature set '{store.meta.feature_set}' is a fusion of pooled statistics and has no frames, "
                 f"so a sequence model cannot use it. Use a pooled train.model, or leave the fusion out of "
                 f"train.feature_sets."
             )
@@ -93,12 +91,6 @@ def _check_finite(store: FeatureStore, utt_ids: list[str], finite: Any) -> None:
         raise FeatureStoreError(
             f"feature store '{store.root}' holds NaN/inf for utterance '{bad}'. Check that file's audio."
         )
-
-
-def uar(y_true: np.ndarray, proba: np.ndarray) -> float:
-    """Unweighted average recall of ``argmax(proba)`` against class indices ``y_true``."""
-    y_pred = proba.argmax(axis=1)
-    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]))
 
 
 class FittedModel:
@@ -152,23 +144,80 @@ def fit_candidate(config: TrainConfig, train_data: SplitData, validation: SplitD
     y_train = np.array([index[c] for c in train_data.labels])
     val = (validation.sequences or [], np.array([index[c] for c in validation.labels], dtype=np.int64))
     module, curve, best_epoch = seq.fit(module, (sequences, y_train), val if len(val[1]) else None,
-                                        config.sequence, seed=config.seed, device=device, score=uar)
+                                        config.sequence, seed=config.seed, device=device)
     return FittedModel(module.cpu(), "sequence", torch.device("cpu")), curve, {
         "architecture": arch, "best_epoch": best_epoch, "epochs_run": len(curve),
         "layer_weights": module.layer_weights()}
 
 
 def _n_layers(store: FeatureStore) -> int:
-    layers = store.meta.get("layers") or []
-    return len(layers) if len(layers) > 1 else 1
+    return len(store.meta.layers) if len(store.meta.layers) > 1 else 1
+
+
+def fold_inputs(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, name: str,
+                config: TrainConfig, classes: list[str]) -> tuple[SplitData, SplitData]:
+    """Training and validation data of fold ``name``, refused when no model could learn from them."""
+    view = fold_view(splits, name)
+    options = dict(layer_pooling=config.layer_pooling, normalize=config.normalize,
+                   sequences=config.is_sequence_model)
+    train_data = split_data(store, manifest, view, "train", **options)
+    validation = split_data(store, manifest, view, "validation", **options)
+    where = "" if name == "split" else f" of fold {fold_index(name)}"
+    if len(train_data.labels) == 0:
+        hint = (f" ({len(train_data.absent_utt_ids)} of its utterances have no features in this store, "
+                f"e.g. VGGish short_clips: drop)" if train_data.absent_utt_ids else "")
+        raise VocalabError(f"the training split{where} is empty{hint}. "
+                           f"Check the 'split' params and metrics/split.json.")
+    missing = sorted(set(classes) - set(train_data.labels))
+    if missing:
+        raise VocalabError(
+            f"label(s) {missing} have no training utterance{where}, so no model can learn them. "
+            f"Change split.seed, split.folds or the split fractions so every label is in train."
+        )
+    return train_data, validation
+
+
+def choose_candidate(config: TrainConfig, grid: list[dict[str, Any]], train_data: SplitData,
+                     validation: SplitData, classes: list[str], n_layers: int
+                     ) -> tuple[int, FittedModel, list[CandidateInfo], list[dict[str, Any]]]:
+    """Fit every candidate of ``grid``; the best by validation UAR (the first when there are no validation speakers).
+
+    Returns the chosen index and model, every candidate's record and the curve rows
+    (one per epoch, or one per candidate for pooled models).
+    """
+    if len(grid) > 1 and len(validation.labels) == 0:
+        raise VocalabError("train.search compares candidates on validation speakers, but there are none "
+                           "(split.validation_fraction: 0). Raise it, or empty train.search.")
+    index = {c: i for i, c in enumerate(classes)}
+    y_val = np.array([index[c] for c in validation.labels], dtype=np.int64)
+    best, candidates, curves = None, [], []
+    for k, override in enumerate(grid):
+        model, curve, extra = fit_candidate(with_override(config, override), train_data, validation, classes,
+                                            n_layers)
+        score = uar(y_val, model.predict_proba(validation).argmax(axis=1)) if len(y_val) else None
+        candidates.append(CandidateInfo(params=override, validation_uar=None if score is None else round(score, 4),
+                                        **extra))
+        rows = curve or [{"validation_uar": None if score is None else round(score, 5)}]
+        curves += [{"candidate": k, **row} for row in rows]
+        if best is None or (score is not None and score > best[0]):
+            best = (score if score is not None else -np.inf, k, model)
+    _, chosen, model = best
+    return chosen, model, candidates, curves
+
+
+def curves_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """``fold, candidate, step, epoch, train_loss, validation_loss, validation_uar``, one row per step."""
+    columns = ["fold", "candidate", "epoch", "train_loss", "validation_loss", "validation_uar"]
+    table = pd.DataFrame(rows).reindex(columns=columns)
+    table.insert(2, "step", table.groupby("fold").cumcount() + 1)
+    return table
 
 
 def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, config: TrainConfig,
-          out_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+          out_dir: Path) -> tuple[ModelInfo, pd.DataFrame]:
     """Fit every fold and write ``model.json`` plus one saved model per fold to ``out_dir``.
 
-    Returns the info written to ``model.json`` and the training curves
-    (``fold, candidate, step, epoch, train_loss, validation_loss, validation_uar``).
+    Returns the model info and the training curves (see :func:`curves_table`).
     """
     classes = sorted(str(c) for c in set(manifest["label"]))
     grid = search_grid(config)
@@ -176,77 +225,31 @@ def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, con
     out_dir.mkdir(parents=True, exist_ok=True)
     folds, curves = [], []
     for name in fold_names(splits):
-        view = fold_view(splits, name)
-        options = dict(layer_pooling=config.layer_pooling, normalize=config.normalize,
-                       sequences=config.is_sequence_model)
-        train_data = split_data(store, manifest, view, "train", **options)
-        validation = split_data(store, manifest, view, "validation", **options)
-        where = "" if name == "split" else f" of fold {fold_index(name)}"
-        if len(train_data.labels) == 0:
-            hint = (f" ({len(train_data.absent_utt_ids)} of its utterances have no features in this store, "
-                    f"e.g. VGGish short_clips: drop)" if train_data.absent_utt_ids else "")
-            raise VocalabError(f"the training split{where} is empty{hint}. "
-                               f"Check the 'split' params and metrics/split.json.")
-        missing = sorted(set(classes) - set(train_data.labels))
-        if missing:
-            raise VocalabError(
-                f"label(s) {missing} have no training utterance{where}, so no model can learn them. "
-                f"Change split.seed, split.folds or the split fractions so every label is in train."
-            )
-        if len(grid) > 1 and len(validation.labels) == 0:
-            raise VocalabError("train.search compares candidates on validation speakers, but there are none "
-                               "(split.validation_fraction: 0). Raise it, or empty train.search.")
-        index = {c: i for i, c in enumerate(classes)}
-        y_val = np.array([index[c] for c in validation.labels], dtype=np.int64)
-        best, candidates = None, []
-        for k, override in enumerate(grid):
-            candidate = with_override(config, override)
-            model, curve, extra = fit_candidate(candidate, train_data, validation, classes, _n_layers(store))
-            score = uar(y_val, model.predict_proba(validation)) if len(y_val) else None
-            candidates.append({"params": override, "validation_uar": None if score is None else round(score, 4),
-                               **extra})
-            rows = curve or [{"validation_uar": None if score is None else round(score, 5)}]
-            curves += [{"fold": fold_index(name), "candidate": k, **row} for row in rows]
-            if best is None or (score is not None and score > best[0]):
-                best = (score if score is not None else -np.inf, k, model)
-        _, chosen, model = best
+        train_data, validation = fold_inputs(store, manifest, splits, name, config, classes)
+        chosen, model, candidates, rows = choose_candidate(config, grid, train_data, validation, classes,
+                                                           _n_layers(store))
         save_fold_model(model, fold_dir(out_dir, name))
-        folds.append({
-            "name": name, "n_train": len(train_data.labels), "n_validation": len(validation.labels),
-            "n_train_absent": len(train_data.absent_utt_ids),
-            "n_train_speakers": len(set(train_data.speakers)), "chosen": chosen,
-            "chosen_params": candidates[chosen]["params"], "candidates": candidates,
-        })
+        curves += [{"fold": fold_index(name), **row} for row in rows]
+        folds.append(FoldInfo(name=name, n_train=len(train_data.labels), n_validation=len(validation.labels),
+                              n_train_absent=len(train_data.absent_utt_ids),
+                              n_train_speakers=len(set(train_data.speakers)), chosen=chosen,
+                              candidates=tuple(candidates)))
     # every fold reads the same columns: the last fold's training data gives the width
-    n_features = store.meta["dim"] if config.is_sequence_model else train_data.features.shape[1]
-    info = {
-        "feature_set": store.meta["feature_set"],
-        "kind": "sequence" if config.is_sequence_model else "pooled",
-        "classes": classes,
-        "train": to_dict(config),
-        "features": store.meta,
-        "folds": folds,
-        "n_train": folds[0]["n_train"],
-        "n_train_absent": folds[0]["n_train_absent"],
-        "n_train_speakers": folds[0]["n_train_speakers"],
-        "n_features": int(n_features),
-    }
-    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    columns = ["fold", "candidate", "epoch", "train_loss", "validation_loss", "validation_uar"]
-    table = pd.DataFrame(curves).reindex(columns=columns)
-    table.insert(2, "step", table.groupby("fold").cumcount() + 1)
-    return info, table
+    n_features = store.meta.dim if config.is_sequence_model else train_data.features.shape[1]
+    info = ModelInfo(feature_set=store.meta.feature_set, kind="sequence" if config.is_sequence_model else "pooled",
+                     classes=tuple(classes), train=config, features=store.meta, folds=tuple(folds),
+                     n_features=int(n_features))
+    info.write(out_dir)
+    return info, curves_table(curves)
 
 
-def load_model(model_dir: Path) -> tuple[list[tuple[str, FittedModel]], dict[str, Any]]:
+def load_model(model_dir: Path) -> tuple[list[tuple[str, FittedModel]], ModelInfo]:
     """The ``(fold name, model)`` pairs and the info saved by :func:`train`."""
     model_dir = Path(model_dir)
-    if not (model_dir / INFO_FILE).is_file():
-        raise VocalabError(f"no trained model in '{model_dir}' (no {INFO_FILE}). Train it with: dvc repro train")
-    info = json.loads((model_dir / INFO_FILE).read_text(encoding="utf-8"))
+    info = ModelInfo.read(model_dir)
     models = []
-    for fold in info["folds"]:
-        arch = fold["candidates"][fold["chosen"]].get("architecture")
-        model = load_fold_model(fold_dir(model_dir, fold["name"]), info["kind"], arch, info["classes"])
-        models.append((fold["name"], FittedModel(model, info["kind"], torch.device("cpu"))))
+    for fold in info.folds:
+        model = load_fold_model(fold_dir(model_dir, fold.name), info.kind, fold.chosen_candidate.architecture,
+                                info.labels)
+        models.append((fold.name, FittedModel(model, info.kind, torch.device("cpu"))))
     return models, info

@@ -5,10 +5,11 @@ import pytest
 
 from tests.conftest import speech_like, to_mp4, write_wav
 from vocalab.audio import load_audio, read_info
-from vocalab.datasets import DataConfig, scan_corpus
+from vocalab.datasets.config import DataConfig
+from vocalab.datasets.layouts import scan_corpus
 from vocalab.datasets.csv_table import CsvConfig
 from vocalab.errors import ManifestError, ParamsError
-from vocalab.manifest import build_manifest
+from vocalab.manifest_build import build_manifest
 from vocalab.params import from_mapping
 from vocalab.splits import SplitConfig, assign_splits, speaker_overlap
 

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from vocalab.datasets import DataConfig
+from vocalab.datasets.config import DataConfig
 from vocalab.datasets.download import DownloadError, download_archive, extract_archive
 from vocalab.errors import ParamsError
 from vocalab.params import from_mapping

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 from tests.conftest import speech_like, write_wav
-from vocalab.datasets import DataConfig, scan_corpus
+from vocalab.datasets.config import DataConfig
+from vocalab.datasets.layouts import scan_corpus
 from vocalab.datasets.folders import FoldersConfig
 from vocalab.errors import ParamsError
-from vocalab.manifest import build_manifest
+from vocalab.manifest_build import build_manifest
 from vocalab.params import from_mapping
 
 

@@ -3,10 +3,11 @@
 import pytest
 
 from tests.conftest import speech_like, write_wav
-from vocalab.datasets import DataConfig
-from vocalab.datasets.sources import put_corpora, scan_corpora
+from vocalab.datasets.config import DataConfig
+from vocalab.datasets.layouts import scan_corpora
+from vocalab.datasets.sources import put_corpora
 from vocalab.errors import ParamsError
-from vocalab.manifest import build_manifest, merge_manifests
+from vocalab.manifest_build import build_manifest, merge_manifests
 from vocalab.params import from_mapping
 from vocalab.splits import SplitConfig, assign_splits, speaker_overlap
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vocalab.datasets import SyntheticConfig
+from vocalab.datasets.config import SyntheticConfig
 from vocalab.datasets.ravdess import parse_name
 from vocalab.datasets.synthetic import STYLES, clip_plan, generate, make_speakers, render_clip
 from vocalab.errors import VocalabError

@@ -40,7 +40,8 @@ def make_project(root: Path, edit_params) -> tuple[Path, dict]:
     edit_params(params, root)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "VOCALAB_WORKERS": "2"}
+           "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "VOCALAB_WORKERS": "2",
+           "PYTHONPATH": str(root / "src")}  # the copied code, which DVC hashes, is the code that runs
     for args in (["git", "init", "-q"], ["git", "config", "user.name", "vocalab tests"],
                  ["git", "config", "user.email", "tests@vocalab.invalid"], ["git", "add", "-A"],
                  ["git", "commit", "-qm", "tiny project"]):

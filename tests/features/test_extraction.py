@@ -36,7 +36,7 @@ def test_parallel_equals_serial_and_per_file(small_manifest, tmp_path):
     samples, rate = load_audio(small_manifest["path"][4], sampling_rate=16000)
     # the test process may use several BLAS threads: equal up to float32 summation order
     np.testing.assert_allclose(a.sequence("utt4"), ex.extract(samples, rate), rtol=1e-5, atol=1e-4)
-    assert a.meta["params"]["n_mfcc"] == 13 and a.meta["pretrained"] is False
+    assert a.meta.params["n_mfcc"] == 13 and a.meta.pretrained is False
     assert not scratch.exists()  # cleaned up after success
 
 
@@ -69,7 +69,7 @@ def test_changed_params_do_not_reuse_shards(small_manifest, tmp_path):
                      workers=1, scratch_root=scratch, progress=False)
     report = extract_manifest(small_manifest, HandcraftedExtractor(HandcraftedConfig(n_mfcc=20)), tmp_path / "b",
                               workers=1, scratch_root=scratch, progress=False)
-    assert report.resumed_shards == 0 and FeatureStore(tmp_path / "b").meta["dim"] == 22
+    assert report.resumed_shards == 0 and FeatureStore(tmp_path / "b").meta.dim == 22
 
 
 class _Loud:
@@ -88,6 +88,35 @@ def test_frames_that_overflow_their_storage_type_name_the_file(small_manifest, t
     with pytest.raises(AudioError, match=r"utt3\.wav': loud features exceed the range of float16.*float32"):
         extract_manifest(small_manifest, _Loud(), tmp_path / "out", workers=1, scratch_root=tmp_path / "s",
                          progress=False)
+
+
+class _Functionals:
+    """A toy extractor with utterance-level features of its own: duration and peak."""
+
+    name, sampling_rate, feature_names, dim, frames_dtype = "func", 16000, ["abs"], 1, "float32"
+
+    def __init__(self, broken_from=None):
+        self.broken_from = broken_from
+
+    def meta(self):
+        return {"feature_set": self.name, "feature_names": self.feature_names, "pooled": "functionals",
+                "pooled_names": ["duration_s", "peak"]}
+
+    def extract(self, samples, sampling_rate):
+        peak = np.nan if self.broken_from and len(samples) > self.broken_from else np.abs(samples).max()
+        return np.abs(samples[::1600, None]), np.array([len(samples) / sampling_rate, peak])
+
+
+def test_an_extractor_with_functionals_stores_its_own_pooled_rows(small_manifest, tmp_path):
+    extract_manifest(small_manifest, _Functionals(), tmp_path / "out", workers=2, shard_size=4,
+                     scratch_root=tmp_path / "s", progress=False)
+    store = FeatureStore(tmp_path / "out")
+    assert store.meta.pooled == "functionals" and store.pooled.shape == (9, 2)
+    np.testing.assert_allclose(store.pooled[:, 0], small_manifest["duration_s"], atol=1e-4)
+    assert store.sequence("utt0").shape == (5, 1)
+    with pytest.raises(AudioError, match=r"utt3\.wav': func pooled features contain NaN"):
+        extract_manifest(small_manifest, _Functionals(broken_from=12000), tmp_path / "bad", workers=1,
+                         scratch_root=tmp_path / "s2", progress=False)
 
 
 def test_wav2vec2_over_a_manifest_in_spawned_workers(small_manifest, tiny_wav2vec2, tmp_path):
@@ -109,4 +138,4 @@ def test_wav2vec2_over_a_manifest_in_spawned_workers(small_manifest, tiny_wav2ve
     np.testing.assert_allclose(a.sequence("utt7"), direct, rtol=1e-3, atol=1e-3)  # float16 storage
     # pooled statistics come from the float32 frames, not from their float16 copy
     np.testing.assert_allclose(a.pooled[7], np.concatenate([direct.mean(0), direct.std(0)]), rtol=1e-5, atol=1e-6)
-    assert a.meta["layers"] == [0, 1, 2] and a.meta["layer_dim"] == 32 and a.meta["pretrained"] is True
+    assert a.meta.layers == (0, 1, 2) and a.meta.layer_dim == 32 and a.meta.pretrained is True

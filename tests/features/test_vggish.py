@@ -384,7 +384,7 @@ def test_dropped_short_clips_are_counted_from_store_to_metrics(short_and_long_co
     from vocalab.evaluation import evaluate
     from vocalab.features.extraction import extract_manifest
     from vocalab.features.store import FeatureStore
-    from vocalab.models import TrainConfig
+    from vocalab.models.config import TrainConfig
     from vocalab.training import load_model, train
 
     manifest, splits = short_and_long_corpus
@@ -398,13 +398,13 @@ def test_dropped_short_clips_are_counted_from_store_to_metrics(short_and_long_co
     assert report.absent == {"vggish": 4, "logmel": 0}
     assert "4 utterance(s) without vggish frames" in report.line("extract_vggish")
     vggish, logmel = FeatureStore(dirs["vggish"]), FeatureStore(dirs["logmel"])
-    assert vggish.meta["absent_utt_ids"] == short and len(vggish) == 12 and vggish.pooled.shape == (12, 256)
-    assert logmel.meta["absent_utt_ids"] == [] and len(logmel) == 16 and logmel.pooled.shape == (16, 128)
+    assert list(vggish.meta.absent_utt_ids) == short and len(vggish) == 12 and vggish.pooled.shape == (12, 256)
+    assert logmel.meta.absent_utt_ids == () and len(logmel) == 16 and logmel.pooled.shape == (16, 128)
     assert vggish.sequence("s1_calm_1").shape == (1, 128)  # 1.7 s: one whole example
-    assert logmel.meta["params"] == {"frames_dtype": "float32"}
+    assert logmel.meta.params == {"frames_dtype": "float32"}
 
     info, _ = train(vggish, manifest, splits, TrainConfig(), tmp_path / "model")
-    assert info["n_train"] == 6 and info["n_train_absent"] == 2
+    assert info.folds[0].n_train == 6 and info.folds[0].n_train_absent == 2
     model, info = load_model(tmp_path / "model")
     metrics, predictions, _ = evaluate(model, info, vggish, manifest, splits)
     assert metrics["n_test"] == 2 and len(predictions) == 2
@@ -416,7 +416,7 @@ def test_dropped_short_clips_are_counted_from_store_to_metrics(short_and_long_co
 
 
 def _fit(store, manifest, splits, out):
-    from vocalab.models import TrainConfig
+    from vocalab.models.config import TrainConfig
     from vocalab.training import load_model, train
 
     train(store, manifest, splits, TrainConfig(), out)

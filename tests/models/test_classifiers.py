@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from vocalab.models import TrainConfig, build_classifier
+from vocalab.models.classifiers import build_classifier
+from vocalab.models.config import TrainConfig
 from vocalab.params import from_mapping
 
 

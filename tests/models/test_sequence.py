@@ -6,7 +6,7 @@ import pytest
 
 from vocalab.evaluation import evaluate
 from vocalab.features.store import FeatureStore, write_store
-from vocalab.models import TrainConfig
+from vocalab.models.config import TrainConfig
 from vocalab.params import from_mapping
 from vocalab.splits import SplitConfig, assign_splits
 from vocalab.training import load_model, train

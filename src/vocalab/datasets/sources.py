@@ -1,4 +1,4 @@
-"""Bring one corpus, or several (``data.sources``), into data/raw and scan them.
+"""Bring one corpus, or several (``data.sources``), into data/raw (scanning them: :mod:`.layouts`).
 
 A single corpus fills data/raw itself; several go to ``data/raw/<name>/`` each, and
 their speakers and utt_ids carry that name, so corpora never share a speaker and
@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vocalab.datasets import CorpusConfig, DataConfig, apply_label_map, scan_corpus
-from vocalab.datasets.base import Candidate
+from vocalab.datasets.config import CorpusConfig, DataConfig
 
 
 def put_corpus(corpus: CorpusConfig, config: DataConfig, target: Path) -> str:
@@ -32,13 +31,3 @@ def put_corpus(corpus: CorpusConfig, config: DataConfig, target: Path) -> str:
 
 def put_corpora(config: DataConfig, out: Path) -> list[str]:
     return [put_corpus(corpus, config, out / config.raw_folder(corpus)) for corpus in config.corpora()]
-
-
-def scan_corpora(config: DataConfig, raw: Path) -> list[tuple[str, list[Candidate]]]:
-    """Per corpus: its name and its candidates, with ``data.target`` and ``data.label_map`` applied."""
-    scanned = []
-    for corpus in config.corpora():
-        candidates = scan_corpus(raw / config.raw_folder(corpus), layout=corpus.corpus_layout,
-                                 dataset=corpus.dataset, config=corpus, target=config.target)
-        scanned.append((corpus.dataset, apply_label_map(candidates, config.label_map, dataset=corpus.dataset)))
-    return scanned

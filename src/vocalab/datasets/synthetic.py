@@ -29,7 +29,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from vocalab.datasets import SyntheticConfig
+from vocalab.datasets.config import SyntheticConfig
 from vocalab.datasets.ravdess import EMOTION_CODES, STATEMENTS, format_name
 from vocalab.espeak import Espeak, Prosody
 from vocalab.parallel import default_workers

@@ -8,7 +8,10 @@ own thread budget), ``start_method``, ``preferred_workers`` and ``shard_size``.
 
 An extractor that feeds several stores from one pass over the audio defines
 ``outputs() -> list[Output]``; its ``extract``/``extract_batch`` then return, per
-signal, a dict from output name to frames. An output with no frames for an
+signal, a dict from output name to frames. An output whose meta declares
+``pooled: functionals`` (with ``pooled_names``) gets ``(frames, row)`` instead:
+utterance-level features of its own, stored as the pooled features in place of the
+frames' mean and std. An output with no frames for an
 utterance leaves that utterance out of its store, and the store's meta lists it
 under ``absent_utt_ids``: nothing goes missing unrecorded.
 
@@ -156,6 +159,16 @@ def _checked(output: Output, path: str, frames: np.ndarray) -> np.ndarray:
     return stored
 
 
+def _checked_row(output: Output, path: str, row: Any, width: int) -> np.ndarray:
+    """An utterance's own pooled features (``pooled: functionals``); NaN and inf name the file."""
+    row = np.asarray(row, dtype=np.float64)
+    if row.shape != (width,):
+        raise AudioError(f"'{path}': {output.name} pooled features have shape {row.shape}, expected ({width},).")
+    if not np.isfinite(row).all():
+        raise AudioError(f"'{path}': {output.name} pooled features contain NaN or inf. Check this file's audio.")
+    return row.astype(np.float32)
+
+
 def extract_files(extractor: Extractor, paths: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Decode and extract each file.
 
@@ -166,9 +179,11 @@ def extract_files(extractor: Extractor, paths: Sequence[str]) -> dict[str, tuple
 
         frames : np.ndarray [shape=(sum of t, dim), dtype=the output's frames_dtype]
         lengths : np.ndarray [shape=(n_files,), int64]; 0 where a file has no frames
-        pooled : np.ndarray [shape=(n_files, 2 * dim), float32]
+        pooled : np.ndarray [shape=(n_files, n_pooled), float32]
             Mean and std of each file's frames, taken before the cast to ``frames_dtype``
-            (zeros where a file has no frames).
+            (zeros where a file has no frames); for an output whose meta says ``pooled:
+            functionals``, the extractor's own utterance-level row (its ``extract`` then
+            returns ``(frames, row)`` for that output).
     """
     outputs = outputs_of(extractor)
     signals = [load_audio(path, sampling_rate=extractor.sampling_rate)[0] for path in paths]
@@ -178,12 +193,18 @@ def extract_files(extractor: Extractor, paths: Sequence[str]) -> dict[str, tuple
     shards = {}
     for output in outputs:
         blocks, lengths = [], []
-        pooled = np.zeros((len(paths), 2 * output.dim), dtype=np.float32)
+        functionals = output.meta.get("pooled") == "functionals"
+        width = len(output.meta["pooled_names"]) if functionals else 2 * output.dim
+        pooled = np.zeros((len(paths), width), dtype=np.float32)
         for k, (path, result) in enumerate(zip(paths, results)):
-            frames = np.asarray(result[output.name])
+            if functionals:
+                frames, row = result[output.name]
+                frames = np.asarray(frames)
+            else:
+                frames = np.asarray(result[output.name])
             if len(frames):
                 blocks.append(_checked(output, path, frames))
-                pooled[k] = pool(frames)
+                pooled[k] = _checked_row(output, path, row, width) if functionals else pool(frames)
             lengths.append(len(frames))
         stacked = np.concatenate(blocks) if blocks else np.zeros((0, output.dim), dtype=output.frames_dtype)
         shards[output.name] = (stacked, np.asarray(lengths, dtype=np.int64), pooled)

@@ -19,6 +19,7 @@ import scipy.sparse
 from vocalab.audio import mono_signal, resample
 from vocalab.errors import ParamsError
 from vocalab.features.mel import mel_filterbank
+from vocalab.features.registry import register_extractor
 from vocalab.params import bounded, to_dict
 
 _AMIN = 1e-10  # power floor before log, as librosa.power_to_db
@@ -72,6 +73,7 @@ class HandcraftedConfig:
             )
 
 
+@register_extractor(section="features", config=HandcraftedConfig)
 class HandcraftedExtractor:
     """``extract(samples, sampling_rate) -> (t, n_mfcc + 2)``: MFCCs, then RMS, then ZCR.
 
@@ -97,10 +99,6 @@ class HandcraftedExtractor:
         self.feature_names = [f"mfcc_{i}" for i in range(config.n_mfcc)] + ["rms", "zcr"]
         self.dim = len(self.feature_names)
         self.frames_per_second = config.sample_rate / config.hop_length
-
-    def num_frames(self, num_samples: int) -> int:
-        """Frames for a signal of ``num_samples`` samples (centred framing): ``1 + n // hop``."""
-        return 1 + num_samples // self.config.hop_length
 
     def meta(self) -> dict[str, Any]:
         return {

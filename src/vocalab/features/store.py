@@ -4,25 +4,124 @@ Layout of ``data/features/<set>/``::
 
     frames.npy    [shape=(total_frames, dim)]   every utterance's frames, concatenated
     offsets.npy   [shape=(n_utts + 1,), int64]  utterance i is frames[offsets[i]:offsets[i+1]]
-    pooled.npy    [shape=(n_utts, 2 * dim), float32]  per-utterance mean then std
+    pooled.npy    [shape=(n_utts, n_pooled), float32]  per-utterance features for pooled models
     utt_ids.txt   one utt_id per line, in store order (the manifest's order)
-    meta.json     parameters, feature names, dimensions, frame rate, provenance
+    meta.json     parameters, feature names, dimensions, frame rate, provenance (:class:`StoreMeta`)
 
+``pooled.npy`` holds the mean then the std of each frame feature (``pooled:
+mean_std``, ``n_pooled = 2 * dim``, the default), or utterance-level features of
+their own (``pooled: functionals``, e.g. openSMILE functionals, named by
+``pooled_names``), so no set has to fake frames to give pooled features.
 ``frames.npy`` opens memory-mapped, so a store larger than memory is fine.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 
 from vocalab.errors import FeatureStoreError
 
 FILES = ("frames.npy", "offsets.npy", "pooled.npy", "utt_ids.txt", "meta.json")
+
+
+POOLED_KINDS = ("mean_std", "functionals")
+
+
+@dataclass(frozen=True)
+class StoreMeta:
+    """A store's ``meta.json``: the fields vocalab reads, typed, each with one default.
+
+    ``raw`` is the file as written: extractors add provenance of their own
+    (architecture, front end, weights, ...), kept as it is. A fused store
+    (:mod:`vocalab.features.fusion`) has ``components``: the metas of its two parts.
+    """
+
+    feature_set: str
+    feature_names: tuple[str, ...]
+    dim: int
+    pooled_names: tuple[str, ...]
+    n_utterances: int = 0
+    total_frames: int = 0
+    frames_dtype: str = "float32"
+    pooled: Literal["mean_std", "functionals"] = "mean_std"
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    pretrained: bool = False
+    model: str | None = None  # the network the features come from (None: no network)
+    layers: tuple[Any, ...] = ()  # a multi-layer store's layers, each ``layer_dim`` wide
+    layer_dim: int | None = None
+    components: tuple[StoreMeta, ...] = ()
+    absent_utt_ids: tuple[str, ...] = ()
+    short_clips: dict[str, Any] | None = None
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def is_fused(self) -> bool:
+        return bool(self.components)
+
+    @property
+    def random_init_network(self) -> bool:
+        """Whether the features came from a network with random weights (none for MFCC or log-mel)."""
+        if self.is_fused:
+            return any(part.random_init_network for part in self.components)
+        return bool(self.model) and not self.pretrained
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.raw
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str) -> StoreMeta:
+        """Check and type a meta dict; a missing or malformed field is a FeatureStoreError naming it."""
+        if not isinstance(data, dict):
+            raise FeatureStoreError(f"{source} is not a JSON object. Rebuild the store with 'dvc repro'.")
+
+        def get(key: str, kind: Any, default: Any = dataclasses.MISSING) -> Any:
+            if key not in data or (data[key] is None and default is not dataclasses.MISSING):
+                if default is dataclasses.MISSING:
+                    raise FeatureStoreError(f"{source} lacks '{key}'. Rebuild the store with 'dvc repro'.")
+                return default
+            value = data[key]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise FeatureStoreError(f"{source} has a malformed '{key}' ({value!r}). "
+                                        f"Rebuild the store with 'dvc repro'.")
+            return value
+
+        components = get("components", dict, {})
+        if components and set(components) != {"a", "b"}:
+            raise FeatureStoreError(f"{source} has a malformed 'components' (keys {sorted(components)}, "
+                                    f"expected a and b). Rebuild the store with 'dvc repro'.")
+        pooled = get("pooled", str, "mean_std")
+        if pooled not in POOLED_KINDS:
+            raise FeatureStoreError(f"{source} has pooled = {pooled!r}; expected one of {POOLED_KINDS}. "
+                                    f"Rebuild the store with 'dvc repro'.")
+        feature_names = tuple(get("feature_names", list))
+        return cls(
+            feature_set=get("feature_set", str), feature_names=feature_names, dim=get("dim", int),
+            pooled_names=tuple(get("pooled_names", list)),
+            n_utterances=get("n_utterances", int, 0), total_frames=get("total_frames", int, 0),
+            frames_dtype=get("frames_dtype", str, "float32"), pooled=pooled, params=get("params", dict, {}),
+            pretrained=get("pretrained", bool, False), model=get("model", str, None),
+            layers=tuple(get("layers", list, [])), layer_dim=get("layer_dim", int, None),
+            components=tuple(cls.from_dict(components[k], source=f"{source} (component {k})")
+                             for k in sorted(components)),
+            absent_utt_ids=tuple(get("absent_utt_ids", list, [])), short_clips=get("short_clips", dict, None),
+            raw=data,
+        )
+
+    @classmethod
+    def read(cls, path: Path) -> StoreMeta:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise FeatureStoreError(f"'{path}' cannot be read as JSON ({err}). Rebuild the store with 'dvc repro'.") \
+                from err
+        return cls.from_dict(data, source=f"'{path}'")
 
 
 def pool(frames: np.ndarray) -> np.ndarray:
@@ -44,19 +143,17 @@ def pooled_names(feature_names: Sequence[str]) -> list[str]:
     return [f"{n}_mean" for n in feature_names] + [f"{n}_std" for n in feature_names]
 
 
-def pool_layers(pooled: np.ndarray, meta: dict[str, Any], layer_pooling: str = "concat", *,
-                source: str = "features") -> np.ndarray:
-    """Pooled statistics as a float64 matrix, with a multi-layer store's layers combined.
+def pool_layers(pooled: np.ndarray, meta: StoreMeta, layer_pooling: str, *, source: str = "features") -> np.ndarray:
+    """Pooled features as a float64 matrix, with a multi-layer store's layers combined.
 
     A store of several layers (meta ``layers`` and ``layer_dim``) holds each
     layer's mean then each layer's std; ``layer_pooling="mean"`` averages them
     across layers into ``2 * layer_dim`` columns, ``"concat"`` keeps them all.
     """
     pooled = np.asarray(pooled, dtype=np.float64)
-    layers = meta.get("layers") or []
-    if layer_pooling == "concat" or len(layers) <= 1:
+    if layer_pooling == "concat" or len(meta.layers) <= 1:
         return pooled
-    n_layers, layer_dim = len(layers), int(meta["layer_dim"])
+    n_layers, layer_dim = len(meta.layers), int(meta.layer_dim or 0)
     half = n_layers * layer_dim
     if pooled.shape[1] != 2 * half:
         raise FeatureStoreError(
@@ -77,27 +174,32 @@ def write_store(
     dim: int,
     dtype: str,
     meta: dict[str, Any],
-) -> None:
-    """Write a store from blocks of ``(frames, lengths)`` or ``(frames, lengths, pooled)``.
+) -> StoreMeta:
+    """Write a store from blocks of ``(frames, lengths)`` or ``(frames, lengths, pooled)``; returns its meta.
 
     Blocks come in ``utt_ids`` order. Without ``pooled`` the statistics are taken
     from the stored frames; extractors pass them computed before any cast to a
-    narrower ``dtype``.
+    narrower ``dtype``. A store of functionals (meta ``pooled: functionals``)
+    passes its pooled rows in every block, named by meta ``pooled_names``.
 
     Blocks are streamed into a memory-mapped ``frames.npy`` so memory stays bounded.
     The store is written to ``<root>.tmp`` and renamed into place once complete.
     """
+    functionals = meta.get("pooled", "mean_std") == "functionals"
+    names = list(meta["pooled_names"]) if functionals else pooled_names(meta["feature_names"])
     tmp = root.with_name(root.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     frames_out = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=dtype, shape=(total_frames, dim))
     offsets = np.zeros(len(utt_ids) + 1, dtype=np.int64)
-    pooled = np.zeros((len(utt_ids), 2 * dim), dtype=np.float32)
+    pooled = np.zeros((len(utt_ids), len(names)), dtype=np.float32)
     cursor, index = 0, 0
     for frames, lengths, *given in frame_blocks:
         if frames.ndim != 2 or frames.shape[1] != dim:
             raise FeatureStoreError(f"frame block of shape {frames.shape} does not match dim={dim}")
+        if functionals and not given:
+            raise FeatureStoreError("a store of functionals needs its pooled rows in every block")
         start = 0
         for k, length in enumerate(lengths):
             pooled[index] = given[0][k] if given else pool(frames[start:start + length])
@@ -115,12 +217,14 @@ def write_store(
     np.save(tmp / "offsets.npy", offsets)
     np.save(tmp / "pooled.npy", pooled)
     (tmp / "utt_ids.txt").write_text("".join(f"{u}\n" for u in utt_ids), encoding="utf-8")
-    meta = {**meta, "n_utterances": len(utt_ids), "total_frames": int(total_frames), "dim": dim,
-            "frames_dtype": dtype, "pooled_names": pooled_names(meta["feature_names"])}
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    checked = StoreMeta.from_dict(
+        {**meta, "n_utterances": len(utt_ids), "total_frames": int(total_frames), "dim": dim,
+         "frames_dtype": dtype, "pooled_names": names}, source=f"meta of '{root}'")
+    (tmp / "meta.json").write_text(json.dumps(checked.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if root.exists():
         shutil.rmtree(root)
     tmp.rename(root)
+    return checked
 
 
 class FeatureStore:
@@ -134,13 +238,14 @@ class FeatureStore:
                 f"feature store '{self.root}' is missing {', '.join(missing)}. "
                 f"Rebuild it with 'dvc repro' (the extract stage for this feature set)."
             )
-        self.meta: dict[str, Any] = json.loads((self.root / "meta.json").read_text(encoding="utf-8"))
+        self.meta = StoreMeta.read(self.root / "meta.json")
         self.utt_ids: list[str] = (self.root / "utt_ids.txt").read_text(encoding="utf-8").splitlines()
         self.offsets = np.load(self.root / "offsets.npy")
         self.pooled = np.load(self.root / "pooled.npy")
         self.frames = np.load(self.root / "frames.npy", mmap_mode="r")
         n = len(self.utt_ids)
-        if self.offsets.shape != (n + 1,) or self.pooled.shape[0] != n or self.offsets[-1] != len(self.frames):
+        if (self.offsets.shape != (n + 1,) or self.pooled.shape != (n, len(self.meta.pooled_names))
+                or self.offsets[-1] != len(self.frames)):
             raise FeatureStoreError(
                 f"feature store '{self.root}' is inconsistent (utt_ids={n}, offsets={self.offsets.shape}, "
                 f"pooled={self.pooled.shape}, frames={self.frames.shape}). Rebuild it with 'dvc repro'."
@@ -149,10 +254,6 @@ class FeatureStore:
 
     def __len__(self) -> int:
         return len(self.utt_ids)
-
-    @property
-    def feature_names(self) -> list[str]:
-        return list(self.meta["feature_names"])
 
     def index_of(self, utt_ids: Sequence[str]) -> np.ndarray:
         """Row indices of ``utt_ids``; a FeatureStoreError names any that are absent."""
@@ -166,11 +267,11 @@ class FeatureStore:
 
     @property
     def has_frames(self) -> bool:
-        """False for a fused store, which holds pooled statistics only."""
-        return not self.meta.get("components")
+        """False for a fused store, which holds pooled features only."""
+        return not self.meta.is_fused
 
-    def pooled_matrix(self, rows: np.ndarray, layer_pooling: str = "concat") -> np.ndarray:
-        """Pooled statistics of ``rows`` as a float64 matrix (see :func:`pool_layers`)."""
+    def pooled_matrix(self, rows: np.ndarray, layer_pooling: str) -> np.ndarray:
+        """Pooled features of ``rows`` as a float64 matrix (see :func:`pool_layers`)."""
         return pool_layers(self.pooled[rows], self.meta, layer_pooling, source=f"feature store '{self.root}'")
 
     def sequence(self, utt_id: str) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from vocalab.errors import ParamsError
@@ -10,17 +9,6 @@ from vocalab.parallel import default_workers
 
 if TYPE_CHECKING:
     import torch
-
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-
-
-def check_device_param(name: str, section: str) -> None:
-    """Refuse a ``device`` value that is none of auto, cpu, cuda, cuda:N."""
-    if not _DEVICE_PATTERN.match(name):
-        raise ParamsError(
-            f"params key '{section}.device' = {name!r} is not allowed: use auto, cpu, cuda or cuda:N."
-        )
-
 
 def resolve_device(name: str, section: str) -> torch.device:
     """``auto`` is CUDA when torch sees a GPU, else the CPU; ``cuda`` without a GPU is an error."""

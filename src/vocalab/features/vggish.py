@@ -25,7 +25,7 @@ from vocalab.audio import mono_signal, resample, resampled_length
 from vocalab.errors import ParamsError
 from vocalab.features import vggish_frontend as frontend
 from vocalab.features.extraction import Output
-from vocalab.features.torch_runtime import TorchExtractor, check_device_param, preferred_workers, resolve_device
+from vocalab.features.torch_runtime import TorchExtractor, preferred_workers, resolve_device
 from vocalab.features.vggish_model import (
     EMBEDDING_SIZE,
     WeightsError,
@@ -38,7 +38,8 @@ from vocalab.features.vggish_model import (
     read_pca,
 )
 from vocalab.fetch import fetch
-from vocalab.params import bounded, to_dict
+from vocalab.features.registry import register_extractor
+from vocalab.params import bounded, check_device_param, to_dict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,6 +93,7 @@ class VGGishExtractorConfig:
             )
 
 
+@register_extractor(section=SECTION, config=VGGishExtractorConfig, outputs=("vggish", "logmel"))
 class VGGishExtractor(TorchExtractor):
     """``extract(samples, rate) -> {"vggish": (n_examples, 128), "logmel": (t, 64)}``.
 
@@ -194,6 +196,19 @@ class VGGishExtractor(TorchExtractor):
             "band_centers_hz": [round(float(700.0 * np.expm1(m / 1127.0)), 2) for m in centers],
             "frames_per_second": 1.0 / frontend.HOP_S,
         }
+
+    def describe(self, manifest: pd.DataFrame) -> str:
+        """One line for the stage log: weights, embedding, device, and the short clips of ``manifest``."""
+        config = self.config
+        return (f"VGGish ({'pretrained' if config.init == 'pretrained' else 'random init'}, "
+                f"{self.num_parameters / 1e6:.1f} M parameters), {config.embedding}"
+                f"{', postprocessed' if config.postprocess else ''}, {self.device.type}; "
+                f"{len(short_clip_ids(manifest))} clip(s) under {frontend.MIN_CLIP_S} s -> {config.short_clips}")
+
+    def store_meta(self, manifest: pd.DataFrame) -> dict[str, dict[str, Any]]:
+        """What the ``vggish`` store records of this manifest: its short clips and the policy applied to them."""
+        return {"vggish": {"short_clips": {"policy": self.config.short_clips, "min_duration_s": frontend.MIN_CLIP_S,
+                                           "utt_ids": short_clip_ids(manifest)}}}
 
     def outputs(self) -> list[Output]:
         return [Output("vggish", EMBEDDING_SIZE, self.frames_dtype, self.meta()),

@@ -29,6 +29,7 @@ FFT_LENGTH = 2 ** int(np.ceil(np.log2(WINDOW_LENGTH)))  # 512
 EXAMPLE_FRAMES = int(round(EXAMPLE_S / HOP_S))  # 96 frames per example, and as hop
 #: the shortest signal that fills one example: 15,600 samples = 0.975 s
 MIN_EXAMPLE_SAMPLES = WINDOW_LENGTH + (EXAMPLE_FRAMES - 1) * HOP_LENGTH
+MIN_CLIP_S = MIN_EXAMPLE_SAMPLES / SAMPLE_RATE
 
 ShortClipPolicy = Literal["pad", "repeat", "drop"]
 

@@ -37,8 +37,9 @@ from vocalab.features.wav2vec2_source import (
     load_preprocessing,
     resolve_source,
 )
-from vocalab.features.torch_runtime import TorchExtractor, check_device_param, preferred_workers, resolve_device
-from vocalab.params import bounded, to_dict
+from vocalab.features.torch_runtime import TorchExtractor, preferred_workers, resolve_device
+from vocalab.features.registry import register_extractor
+from vocalab.params import bounded, check_device_param, to_dict
 
 if TYPE_CHECKING:
     import torch
@@ -175,6 +176,7 @@ class _Window:
     keep_to: int
 
 
+@register_extractor(section=SECTION, config=Wav2Vec2ExtractorConfig)
 class Wav2Vec2Extractor(TorchExtractor):
     """``extract(samples, sampling_rate) -> (t, 768 * n_layers)`` frame embeddings (50 per second).
 
@@ -259,6 +261,12 @@ class Wav2Vec2Extractor(TorchExtractor):
             first.layer_norm = norm
             self._norm = norm
         self._model = model.to(self.device)
+
+    def describe(self, manifest: Any = None) -> str:
+        """One line for the stage log: which network, how many parameters, which layers, where."""
+        return (f"{self.source.location} ({'pretrained' if self.config.init == 'pretrained' else 'random init'}, "
+                f"{self.num_parameters / 1e6:.1f} M parameters), layers {self.layers}, "
+                f"{self.device.type} {str(self.compute_dtype).replace('torch.', '')}")
 
     def meta(self) -> dict[str, Any]:
         import torch

@@ -1,5 +1,1 @@
-"""Classifiers and the ``train`` params section."""
-
-from vocalab.models.classifiers import TrainConfig, build_classifier
-
-__all__ = ["TrainConfig", "build_classifier"]
+"""Classifiers: scikit-learn pipelines (:mod:`.classifiers`), torch heads (:mod:`.sequence`), the ``train`` params (:mod:`.config`)."""

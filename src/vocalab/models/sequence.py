@@ -21,28 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from vocalab.params import bounded
-
-
-@dataclass(frozen=True)
-class SequenceConfig:
-    """``train.sequence``: the sequence heads and their training."""
-
-    epochs: int = bounded(40, ge=1, le=10000)
-    batch_size: int = bounded(16, ge=1, le=4096)
-    learning_rate: float = bounded(1e-3, gt=0.0, le=1.0)
-    weight_decay: float = bounded(1e-4, ge=0.0)
-    patience: int = bounded(8, ge=1)  # epochs without a better validation UAR before stopping
-    max_frames: int = bounded(400, ge=8)  # training crops (random, seeded); evaluation sees whole clips
-    hidden: int = bounded(128, ge=4, le=8192)
-    dropout: float = bounded(0.2, ge=0.0, lt=1.0)
-    layer_weights: bool = True  # multi-layer stores: learned softmax weights over layers (SUPERB)
-    device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N
-
-    def check(self, section: str) -> None:
-        from vocalab.features.torch_runtime import check_device_param
-
-        check_device_param(self.device, section)
+from vocalab.metrics import uar
+from vocalab.models.config import SequenceConfig
 
 
 class LayerWeights(nn.Module):
@@ -164,12 +144,11 @@ def crop(sequence: np.ndarray, max_frames: int, rng: np.random.Generator) -> np.
 
 def fit(model: SequenceClassifier, train: tuple[list[np.ndarray], np.ndarray],
         validation: tuple[list[np.ndarray], np.ndarray] | None, config: SequenceConfig, *, seed: int,
-        device: torch.device, score: Any) -> tuple[SequenceClassifier, list[dict[str, Any]], int]:
+        device: torch.device) -> tuple[SequenceClassifier, list[dict[str, Any]], int]:
     """Train with Adam and class-balanced cross-entropy; keep the epoch with the best validation score.
 
-    ``train``/``validation`` are ``(sequences, class indices)``; ``score(y_true, proba)``
-    rates a validation epoch (UAR). Without validation utterances every epoch runs and
-    the last is kept.
+    ``train``/``validation`` are ``(sequences, class indices)``; a validation epoch is
+    rated by UAR. Without validation utterances every epoch runs and the last is kept.
 
     Returns the model (best state loaded), the curve (one row per epoch) and the best epoch.
     """
@@ -201,7 +180,7 @@ def fit(model: SequenceClassifier, train: tuple[list[np.ndarray], np.ndarray],
         if validation is not None and len(validation[1]):
             proba = predict_proba(model, validation[0], device)
             val_loss = float(-np.mean(np.log(np.clip(proba[np.arange(len(proba)), validation[1]], 1e-12, None))))
-            row.update(validation_loss=round(val_loss, 5), validation_uar=round(float(score(validation[1], proba)), 5))
+            row.update(validation_loss=round(val_loss, 5), validation_uar=round(uar(validation[1], proba.argmax(axis=1)), 5))
             if row["validation_uar"] > best_score:
                 best_score, best_epoch = row["validation_uar"], epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -1,0 +1,65 @@
+"""dvc.yaml lists, for every stage, exactly the vocalab code its script imports.
+
+A change to a module then reruns exactly the stages that run it. When this test
+fails it names the stage and the files to add (or remove) under its ``deps:``.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import yaml
+
+from tests.conftest import REPO_ROOT
+from tests.dvc_deps import check_stages, import_closure
+
+
+def test_every_stage_lists_exactly_the_code_it_imports():
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    problems = check_stages(stages, REPO_ROOT, REPO_ROOT / "src")
+    assert not problems, "dvc.yaml deps differ from the stages' imports (add 'missing', drop 'unused'):\n" + \
+        yaml.safe_dump(problems)
+
+
+def test_reading_the_manifest_or_training_needs_no_corpus_layout():
+    src = REPO_ROOT / "src"
+    for script in ("split.py", "train.py", "evaluate.py", "summary.py"):
+        closure = {p.relative_to(src).as_posix() for p in import_closure(src, [REPO_ROOT / "stages" / script])}
+        assert not {p for p in closure if p.startswith("vocalab/datasets/")}, script
+    extract = import_closure(src, [REPO_ROOT / "stages" / "extract.py", src / "vocalab/features/handcrafted.py"])
+    assert not {p.name for p in extract} & {"vggish.py", "wav2vec2.py", "torch_runtime.py", "training.py"}
+
+
+def _project(tmp_path, script: str, deps: list[str]):
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "stages" / "probe.py").write_text(textwrap.dedent(script))
+    src = tmp_path / "src" / "vocalab"
+    (src / "features").mkdir(parents=True)
+    (src / "__init__.py").write_text('"""docstring only: runs no code"""\n')
+    (src / "features" / "__init__.py").write_text('"""docstring only"""\n')
+    (src / "audio.py").write_text("from vocalab.errors import AudioError\n")
+    (src / "errors.py").write_text("class AudioError(Exception):\n    pass\n")
+    (src / "features" / "mel.py").write_text("import numpy\n")
+    (src / "features" / "lazy.py").write_text("def f():\n    from vocalab.features import mel\n")
+    (src / "features" / "hinted.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from vocalab import audio\n")
+    stages = {"probe": {"cmd": "python stages/probe.py --out x", "deps": ["stages/probe.py", "data/in", *deps]}}
+    return check_stages(stages, tmp_path, tmp_path / "src")
+
+
+def test_an_import_added_without_its_dependency_is_named(tmp_path):
+    problems = _project(tmp_path, "from vocalab.audio import load\n", ["src/vocalab/audio.py"])
+    assert problems == {"probe": {"missing": ["src/vocalab/errors.py"], "unused": []}}  # transitive
+
+
+def test_imports_inside_functions_count_and_type_hints_do_not(tmp_path):
+    problems = _project(tmp_path, "import vocalab.features.lazy\nimport vocalab.features.hinted\n",
+                        ["src/vocalab/features/lazy.py", "src/vocalab/features/hinted.py",
+                         "src/vocalab/audio.py"])
+    assert problems == {"probe": {"missing": ["src/vocalab/features/mel.py"], "unused": ["src/vocalab/audio.py"]}}
+
+
+def test_a_complete_list_passes_and_a_missing_script_is_named(tmp_path):
+    assert _project(tmp_path, "from vocalab import audio\n", ["src/vocalab/audio.py", "src/vocalab/errors.py"]) == {}
+    stages = {"probe": {"cmd": "python stages/probe.py", "deps": ["src/vocalab/audio.py", "src/vocalab/errors.py"]}}
+    assert check_stages(stages, tmp_path, tmp_path / "src")["probe"]["missing"] == ["stages/probe.py"]
