@@ -140,7 +140,8 @@ def check_stages(stages: dict, root: Path, src: Path) -> dict[str, dict[str, lis
         roots = stage_roots(cmd, root, src)
         if not roots:
             continue
-        imported = import_closure(src, roots)
+        # the extractor module the generic script loads is code the stage runs, like what it imports
+        imported = import_closure(src, roots) | {r for r in roots if r.is_relative_to(src)}
         listed = listed_code([d if isinstance(d, str) else next(iter(d)) for d in body.get("deps", [])], root, src)
         missing = sorted(p.relative_to(root).as_posix() for p in imported - listed)
         unused = sorted(p.relative_to(root).as_posix() for p in listed - imported)

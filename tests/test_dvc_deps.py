@@ -30,8 +30,8 @@ def test_reading_the_manifest_or_training_needs_no_corpus_layout():
     assert not {p.name for p in extract} & {"vggish.py", "wav2vec2.py", "torch_runtime.py", "training.py"}
 
 
-def _project(tmp_path, script: str, deps: list[str]):
-    (tmp_path / "stages").mkdir()
+def _project(tmp_path, script: str, deps: list[str], cmd: str = "python stages/probe.py --out x"):
+    (tmp_path / "stages").mkdir(exist_ok=True)
     (tmp_path / "stages" / "probe.py").write_text(textwrap.dedent(script))
     src = tmp_path / "src" / "vocalab"
     (src / "features").mkdir(parents=True)
@@ -43,7 +43,7 @@ def _project(tmp_path, script: str, deps: list[str]):
     (src / "features" / "lazy.py").write_text("def f():\n    from vocalab.features import mel\n")
     (src / "features" / "hinted.py").write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from vocalab import audio\n")
-    stages = {"probe": {"cmd": "python stages/probe.py --out x", "deps": ["stages/probe.py", "data/in", *deps]}}
+    stages = {"probe": {"cmd": cmd, "deps": ["stages/probe.py", "data/in", *deps]}}
     return check_stages(stages, tmp_path, tmp_path / "src")
 
 
@@ -63,3 +63,11 @@ def test_a_complete_list_passes_and_a_missing_script_is_named(tmp_path):
     assert _project(tmp_path, "from vocalab import audio\n", ["src/vocalab/audio.py", "src/vocalab/errors.py"]) == {}
     stages = {"probe": {"cmd": "python stages/probe.py", "deps": ["src/vocalab/audio.py", "src/vocalab/errors.py"]}}
     assert check_stages(stages, tmp_path, tmp_path / "src")["probe"]["missing"] == ["stages/probe.py"]
+
+
+def test_the_extractor_a_generic_extraction_stage_loads_is_its_code(tmp_path):
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "stages" / "extract.py").write_text("from vocalab import audio\n")  # the stage's script
+    cmd = "python stages/extract.py --extractor mel --manifest m.csv --features f"
+    problems = _project(tmp_path, "", ["src/vocalab/audio.py", "src/vocalab/errors.py"], cmd=cmd)
+    assert problems == {"probe": {"missing": ["stages/extract.py", "src/vocalab/features/mel.py"], "unused": []}}
