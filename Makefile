@@ -7,7 +7,7 @@ VENV := $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.vocalab-installed
 
-.PHONY: repro test bench install clean-venv
+.PHONY: repro test bench accuracy install clean-venv
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/extraction.py
+
+# speaker k-fold accuracy on a real corpus, e.g. make accuracy CORPUS=../shared/corpora/emodb-2s LAYOUT=emodb
+accuracy: $(STAMP)
+	@test -n "$(CORPUS)" -a -n "$(LAYOUT)" || { echo "usage: make accuracy CORPUS=path/to/corpus LAYOUT=emodb"; exit 2; }
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/accuracy.py "$(CORPUS)" --layout "$(LAYOUT)"
 
 clean-venv:
 	rm -rf .venv

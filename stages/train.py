@@ -6,7 +6,7 @@ from vocalab.manifest import read_manifest
 from vocalab.models.config import TrainConfig
 from vocalab.params import load_section
 from vocalab.splits import read_splits
-from vocalab.training import train
+from vocalab.training import SPEAKERS_UNKNOWN, train
 
 
 def main() -> None:
@@ -14,6 +14,8 @@ def main() -> None:
     config = load_section(TrainConfig, "train", args.params)
     manifest = read_manifest(args.manifest)
     info, curves = train(FeatureStore(args.features), manifest, read_splits(args.splits, manifest), config, args.out)
+    if info.train.normalize != config.normalize:
+        print(f"train: {SPEAKERS_UNKNOWN}.")
     args.curves.parent.mkdir(parents=True, exist_ok=True)
     curves.to_csv(args.curves, index=False)
     first = info.folds[0]

@@ -93,7 +93,8 @@ def test_local_source_needs_an_existing_path(tmp_path):
 def test_feature_set_lists_are_checked():
     from vocalab.features.registry import writer_of
 
-    with pytest.raises(ParamsError, match=r"no extractor writes feature set 'mfcc'; extracted sets: handcrafted"):
+    with pytest.raises(ParamsError,
+                       match=r"no extractor writes feature set 'mfcc'; extracted sets: compare, egemaps, handcrafted"):
         writer_of("mfcc")
     assert writer_of("logmel").name == "vggish" and writer_of("handcrafted").section == "features"
     with pytest.raises(ParamsError, match=r"'train\.fusions\.x' joins itself"):

@@ -43,8 +43,12 @@ def trained(tmp_path_factory):
     return root, store, manifest, splits
 
 
+SPEAKER = r"^(?P<speaker>s\d+)_"  # the speaker in the test files' names
+
+
 @pytest.mark.parametrize("settings", [
-    {"model": "svm"},
+    {"model": "svm", "normalize": "global"},
+    {"model": "svm"},  # normalize: speaker, the default
     {"model": "logreg", "normalize": "speaker"},
     {"model": "attentive", "sequence": {"epochs": 3, "hidden": 8, "device": "cpu"}},
 ])
@@ -53,14 +57,16 @@ def test_predict_reproduces_the_evaluate_stage(trained, settings, tmp_path, monk
     config = from_mapping(TrainConfig, settings, section="train")
     train(store, manifest, splits, config, tmp_path / "model")
     _, predictions, _ = evaluate(*load_model(tmp_path / "model"), store, manifest, splits)
-    if settings.get("normalize") == "speaker":
-        # one speaker at a time: predict standardises the given files together, as one speaker
-        speaker = predictions["speaker"].iloc[0]
-        predictions = predictions[predictions["speaker"] == speaker]
     files = manifest.set_index("utt_id").loc[predictions["utt_id"], "path"].tolist()
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    table = predict(files, tmp_path / "model")
+    # each test speaker's files standardised together, as evaluate does (4 files each here)
+    table = predict(files, tmp_path / "model", speaker_pattern=SPEAKER, min_speaker_files=2)
     assert table["label"].tolist() == predictions["predicted"].tolist()
+    assert table["speaker"].tolist() == predictions["speaker"].tolist()
+    if config.normalize == "speaker":
+        assert set(table["normalised_by"]) == {f"speaker '{s}' (4 files)" for s in set(predictions["speaker"])}
+    else:
+        assert "normalised_by" not in table
     for label in ("high", "low"):
         np.testing.assert_allclose(table[f"p_{label}"], predictions[f"p_{label}"], atol=2e-4)
 
@@ -69,7 +75,7 @@ def test_predict_a_folder_of_a_fused_set_and_the_cli(trained, tmp_path, capsys):
     root, store, manifest, splits = trained
     fuse_stores("hc+hc", store, store, tmp_path / "fused", layer_pooling="mean")
     fused = FeatureStore(tmp_path / "fused")
-    train(fused, manifest, splits, TrainConfig(), tmp_path / "model")
+    train(fused, manifest, splits, TrainConfig(normalize="global"), tmp_path / "model")
     _, predictions, _ = evaluate(*load_model(tmp_path / "model"), fused, manifest, splits)
     table = predict([root / "audio"], tmp_path / "model")
     assert len(table) == len(manifest)  # every file under the folder
@@ -80,7 +86,39 @@ def test_predict_a_folder_of_a_fused_set_and_the_cli(trained, tmp_path, capsys):
     records = json.loads(capsys.readouterr().out)
     assert records[0]["label"] == predictions["predicted"].iloc[0] and {"p_high", "p_low"} <= set(records[0])
     assert main(["predict", str(expected.iloc[0]), "--model", str(tmp_path / "model"), "--csv"]) == 0
-    assert capsys.readouterr().out.startswith("file,label,p_high,p_low")
+    assert capsys.readouterr().out.startswith("file,speaker,label,p_high,p_low")
+
+
+def test_a_file_of_a_speaker_heard_too_little_is_standardised_by_the_training_speakers(trained, tmp_path, capsys):
+    root, store, manifest, splits = trained
+    train(store, manifest, splits, TrainConfig(), tmp_path / "model")  # normalize: speaker
+    test = manifest[manifest["utt_id"].isin(splits.loc[splits["split"] == "test", "utt_id"])]
+    for _, row in test.iterrows():  # one file at a time, speaker unknown: no statistics of one sample
+        table = predict([row["path"]], tmp_path / "model")
+        assert table["normalised_by"].tolist() == ["training speakers (speaker unknown)"]
+        assert table["label"].tolist() == [row["label"]]
+    named = predict(test["path"].tolist()[:3], tmp_path / "model", speaker="ann")
+    assert set(named["normalised_by"]) == {"training speakers ('ann' has 3 of the 10 files needed)"}
+    assert named["label"].tolist() == test["label"].tolist()[:3]
+    assert main(["predict", str(test["path"].iloc[0]), "--model", str(tmp_path / "model"), "--csv",
+                 "--speaker", "ann", "--min-speaker-files", "2"]) == 0
+    assert "training speakers ('ann' has 1 of the 2 files needed)" in capsys.readouterr().out
+
+
+def test_bad_speaker_grouping_is_named(trained, tmp_path, capsys):
+    root, store, manifest, splits = trained
+    train(store, manifest, splits, TrainConfig(), tmp_path / "model")
+    model = str(tmp_path / "model")
+    assert main(["predict", str(root / "audio"), "--model", model, "--speaker-pattern", "^s(\\d+)"]) == 2
+    assert "has no 'speaker' group" in capsys.readouterr().err
+    assert main(["predict", str(root / "audio"), "--model", model, "--speaker-pattern", "(?P<speaker>x\\d)"]) == 2
+    err = capsys.readouterr().err
+    assert "finds no speaker in" in err and "s0_0.wav'" in err
+    assert main(["predict", str(root / "audio"), "--model", model, "--speaker-pattern", "(?P<speaker>["]) == 2
+    assert "not a valid regular expression" in capsys.readouterr().err
+    (tmp_path / "model" / "speaker_reference.npy").unlink()
+    assert main(["predict", str(root / "audio" / "s0_0.wav"), "--model", model]) == 2
+    assert "speaker_reference.npy' is missing" in capsys.readouterr().err
 
 
 def test_unreadable_audio_and_missing_inputs_are_named(trained, tmp_path, capsys):

@@ -67,7 +67,8 @@ def test_train_then_evaluate_on_held_out_speakers(toy, tmp_path):
     metrics, predictions, confusion = evaluate(model, loaded, store, manifest, splits)
     assert metrics["uar"] == 1.0 and metrics["n_test"] == 12 and metrics["n_test_speakers"] == 2
     assert metrics["speaker_overlap"] is False and metrics["pretrained"] is False
-    assert metrics["validation"]["accuracy"] == 1.0 and metrics["chance_uar"] == 0.5
+    assert metrics["validation"] == {"uar": 1.0} and metrics["chance_uar"] == 0.5  # scored before the refit
+    assert metrics["protocol"]["final_fit"] == "training + validation speakers"
     assert confusion.tolist() == [[6, 0], [0, 6]]
     assert set(predictions["speaker"]) == {"s0", "s1"}
     assert metrics["protocol"]["model_selection"] == "validation speakers" and metrics["protocol"]["folds"] == 1
@@ -156,3 +157,26 @@ def test_train_on_a_store_of_functionals(toy, tmp_path):
     model, loaded = load_model(tmp_path / "model")
     metrics, _, _ = evaluate(model, loaded, store, manifest, splits)
     assert metrics["uar"] == 1.0
+
+
+def test_speaker_normalisation_falls_back_to_global_where_speakers_are_unknown(toy, tmp_path):
+    store, manifest, splits = toy
+    info, _ = train(store, manifest, splits, TrainConfig(), tmp_path / "known")
+    assert info.train.normalize == "speaker" and (tmp_path / "known" / "speaker_reference.npy").is_file()
+    unknown = manifest.assign(speaker_known=False)
+    info, _ = train(store, unknown, splits, TrainConfig(), tmp_path / "unknown")
+    assert info.train.normalize == "global" and not (tmp_path / "unknown" / "speaker_reference.npy").exists()
+    model, loaded = load_model(tmp_path / "unknown")
+    metrics, _, _ = evaluate(model, loaded, store, unknown, splits)
+    assert metrics["protocol"]["normalize"] == "global"
+
+
+def test_refit_learns_from_the_validation_speakers_and_never_the_test_speakers(toy, tmp_path):
+    store, manifest, splits = toy
+    train(store, manifest, splits, TrainConfig(normalize="global"), tmp_path / "refit")
+    train(store, manifest, splits, TrainConfig(normalize="global", refit=False), tmp_path / "kept")
+    [refit], _ = load_model(tmp_path / "refit")
+    [kept], _ = load_model(tmp_path / "kept")
+    assert refit[1].model["scale"].n_samples_seen_ == 24 and kept[1].model["scale"].n_samples_seen_ == 18
+    metrics, _, _ = evaluate(*load_model(tmp_path / "kept"), store, manifest, splits)
+    assert metrics["validation"]["accuracy"] == 1.0 and metrics["protocol"]["final_fit"] == "training speakers"

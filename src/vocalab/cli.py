@@ -9,6 +9,7 @@ import sys
 from typing import Sequence
 
 from vocalab.errors import VocalabError, report
+from vocalab.models.normalize import MIN_SPEAKER_FILES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,6 +21,16 @@ def _parser() -> argparse.ArgumentParser:
                     "extractor parameters recorded when the model was trained. Works offline.")
     predict.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER", help="audio files, or folders of them")
     predict.add_argument("--model", required=True, help="a trained model folder, e.g. data/models/handcrafted")
+    who = predict.add_mutually_exclusive_group()
+    who.add_argument("--speaker", metavar="NAME",
+                     help="all files are recordings of this one speaker (models trained with train.normalize: "
+                          "speaker standardise each speaker with their own statistics)")
+    who.add_argument("--speaker-pattern", metavar="REGEX",
+                     help="the speaker of each file, from its name: a regex with a 'speaker' group, "
+                          "e.g. '^(?P<speaker>\\d+)_'")
+    predict.add_argument("--min-speaker-files", type=int, default=MIN_SPEAKER_FILES, metavar="N",
+                         help=f"a speaker with fewer files is standardised with the average training speaker's "
+                              f"statistics instead of their own (default {MIN_SPEAKER_FILES})")
     out = predict.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON records")
     out.add_argument("--csv", action="store_true", help="print CSV")
@@ -32,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vocalab.predict import predict
 
     try:
-        table = predict(args.inputs, args.model)
+        table = predict(args.inputs, args.model, speaker=args.speaker, speaker_pattern=args.speaker_pattern,
+                        min_speaker_files=args.min_speaker_files)
     except VocalabError as err:
         return report(err)
     if args.json:

@@ -23,8 +23,13 @@ from vocalab.training import FittedModel, SplitData, split_data
 
 
 def _predict(model: FittedModel, data: SplitData, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    proba = model.predict_proba(data)
-    return argmax_labels(proba, labels), proba
+    """The model's own decisions (labels) and its class probabilities."""
+    return argmax_labels(model.decision_scores(data), labels), model.predict_proba(data)
+
+
+def refitted(info: ModelInfo) -> bool:
+    """Whether each fold's final model was fitted on its validation speakers too (``train.refit``)."""
+    return all(info.train.refits(f.n_validation) for f in info.folds)
 
 
 def protocol(info: ModelInfo, splits: pd.DataFrame, split_config: dict[str, Any] | None) -> dict[str, Any]:
@@ -37,6 +42,7 @@ def protocol(info: ModelInfo, splits: pd.DataFrame, split_config: dict[str, Any]
         "speaker_overlap": speaker_overlap(splits),
         "normalize": info.train.normalize,
         "model_selection": ("validation speakers" if has_validation else "none (no validation speakers)"),
+        "final_fit": "training + validation speakers" if refitted(info) else "training speakers",
         "candidates": max(len(f.candidates) for f in info.folds),
         "test_speakers_used_for": "final scoring only",
     }
@@ -73,7 +79,7 @@ def predict_folds(models: list[tuple[str, FittedModel]], info: ModelInfo, store:
         for k, label in enumerate(labels):
             part[f"p_{label}"] = np.round(proba[:, k], 4) if len(proba) else []
         result.parts.append(part)
-        if len(validation.labels):
+        if len(validation.labels) and not refitted(info):  # a refitted model has learned these speakers
             result.validation_true += list(validation.labels)
             result.validation_pred += list(_predict(model, validation, labels)[0])
         result.n_absent["train"] += fold.n_train_absent
@@ -166,4 +172,7 @@ def evaluate(models: list[tuple[str, FittedModel]], info: ModelInfo, store: Feat
     if folds.validation_true:
         val = classification_metrics(folds.validation_true, folds.validation_pred, labels)
         metrics["validation"] = {k: val[k] for k in HEADLINE}
+    elif refitted(info):  # scored while choosing, before the refit
+        metrics["validation"] = {"uar": round(float(np.mean([f.chosen_candidate.validation_uar for f in info.folds])),
+                                              4)}
     return metrics, predictions, np.asarray(confusion)

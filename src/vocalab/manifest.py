@@ -71,6 +71,14 @@ def validate_manifest(manifest: pd.DataFrame, *, source: str = "manifest", check
                 )
 
 
+def speakers_known(manifest: pd.DataFrame) -> bool:
+    """False when the corpus names no speakers (a csv table without a speaker column).
+
+    Such rows carry ``speaker_known = False``; every other corpus names its speakers.
+    """
+    return "speaker_known" not in manifest.columns or not manifest["speaker_known"].astype(str).eq("False").any()
+
+
 def write_manifest(manifest: pd.DataFrame, path: Path) -> None:
     validate_manifest(manifest, source=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -39,9 +39,9 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels:
     }
 
 
-def argmax_labels(proba: np.ndarray, labels: Sequence[str]) -> np.ndarray:
-    """The most probable label of each row of ``proba`` (columns in ``labels`` order)."""
-    return np.asarray(labels)[proba.argmax(axis=1)] if len(proba) else np.array([], dtype=str)
+def argmax_labels(scores: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """The label of the highest score of each row of ``scores`` (columns in ``labels`` order)."""
+    return np.asarray(labels)[scores.argmax(axis=1)] if len(scores) else np.array([], dtype=str)
 
 
 def per_fold_metrics(predictions: pd.DataFrame, labels: Sequence[str]) -> list[dict[str, Any]]:

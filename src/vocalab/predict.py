@@ -3,11 +3,13 @@
 The extractor is rebuilt from the parameters recorded in the model's feature
 store meta (``model.json``), not from the current params.yaml, so a model keeps
 predicting as it was evaluated even after the params move on. For
-``speaker_kfold`` models the fold models' probabilities are averaged.
+``speaker_kfold`` models the fold models' decision scores and probabilities are
+averaged.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,8 +24,9 @@ from vocalab.features.fusion import join_pooled
 from vocalab.features.registry import writer_of
 from vocalab.features.store import StoreMeta, pool_layers
 from vocalab.metrics import argmax_labels
-from vocalab.models.normalize import speaker_standardise, speaker_standardise_frames
-from vocalab.training import SplitData, load_model
+from vocalab.models.normalize import MIN_SPEAKER_FILES, standardise_groups
+from vocalab.models.persist import load_speaker_reference
+from vocalab.training import SplitData, fold_dir, load_model
 
 
 def audio_files(inputs: Sequence[str | Path]) -> list[Path]:
@@ -68,24 +71,71 @@ def _features(meta: StoreMeta, paths: list[Path], layer_pooling: str, sequences:
     return pool_layers(pooled, meta, layer_pooling)
 
 
-def predict(inputs: Sequence[str | Path], model_dir: str | Path) -> pd.DataFrame:
-    """``file, label, p_<class>...`` for every audio file in ``inputs``.
+def speaker_groups(paths: list[Path], speaker: str | None, pattern: str | None) -> list[str | None]:
+    """The speaker of each file: ``speaker`` for all, or the ``speaker`` group of ``pattern`` in its name.
 
-    With ``train.normalize: speaker`` the given files are standardised together,
-    as the utterances of one speaker: give several files of the same speaker.
+    Without either, every file is from an unknown speaker (``None``).
     """
+    if speaker is not None:
+        return [speaker] * len(paths)
+    if pattern is None:
+        return [None] * len(paths)
+    try:
+        regex = re.compile(pattern)
+    except re.error as err:
+        raise VocalabError(f"--speaker-pattern {pattern!r} is not a valid regular expression ({err}).") from err
+    if "speaker" not in regex.groupindex:
+        raise VocalabError(f"--speaker-pattern {pattern!r} has no 'speaker' group: write it as "
+                           f"'(?P<speaker>...)' around the part of the file name that names the speaker.")
+    groups = []
+    for path in paths:
+        match = regex.search(path.name)
+        if match is None or not match.group("speaker"):
+            raise VocalabError(f"--speaker-pattern {pattern!r} finds no speaker in '{path}'. Fix the pattern, or "
+                               f"predict that file separately (with --speaker, or alone).")
+        groups.append(match.group("speaker"))
+    return groups
+
+
+def predict(inputs: Sequence[str | Path], model_dir: str | Path, *, speaker: str | None = None,
+            speaker_pattern: str | None = None, min_speaker_files: int = MIN_SPEAKER_FILES) -> pd.DataFrame:
+    """``file, speaker, label, p_<class>...`` (and ``normalised_by``) for every audio file in ``inputs``.
+
+    A model trained with ``train.normalize: speaker`` standardises each speaker's
+    features with that speaker's own statistics. Files are grouped into speakers by
+    ``speaker`` (all files one speaker) or ``speaker_pattern`` (a regex with a
+    ``speaker`` group, searched in each file name); a speaker with fewer than
+    ``min_speaker_files`` files, or a file of an unknown speaker (neither option), is
+    standardised with the average training speaker's statistics instead, and the
+    ``normalised_by`` column says which was used. Labels are the models' own
+    decisions, averaged over the folds of a ``speaker_kfold`` model.
+    """
+    if min_speaker_files < 2:
+        raise VocalabError(f"--min-speaker-files {min_speaker_files}: statistics need at least 2 files.")
     models, info = load_model(Path(model_dir))
     paths = audio_files(inputs)
     labels = info.labels
     is_sequence = info.is_sequence
     values = _features(info.features, paths, info.train.layer_pooling, is_sequence, {})
-    speakers = ["given files"] * len(paths)
-    if info.train.normalize == "speaker":
-        values = speaker_standardise_frames(values, speakers) if is_sequence else speaker_standardise(values, speakers)
-    data = SplitData(np.array([""] * len(paths)), [str(p) for p in paths], speakers,
-                     features=None if is_sequence else values, sequences=values if is_sequence else None)
-    proba = np.mean([model.predict_proba(data) for _, model in models], axis=0)
-    table = pd.DataFrame({"file": [str(p) for p in paths], "label": argmax_labels(proba, labels)})
+    groups = speaker_groups(paths, speaker, speaker_pattern)
+    names = [str(p) for p in paths]
+    speakers = ["" if g is None else g for g in groups]
+    proba, scores, how = [], [], None
+    for name, model in models:
+        fold_values = values
+        if info.train.normalize == "speaker":
+            reference = load_speaker_reference(fold_dir(Path(model_dir), name))
+            fold_values, how = standardise_groups(values, groups, reference, min_files=min_speaker_files)
+        data = SplitData(np.array([""] * len(paths)), names, speakers, features=None if is_sequence else fold_values,
+                         sequences=fold_values if is_sequence else None)
+        proba.append(model.predict_proba(data))
+        scores.append(model.decision_scores(data))
+    # each fold model's own decision scores, averaged: with one model, exactly its decision
+    table = pd.DataFrame({"file": names, "speaker": speakers,
+                          "label": argmax_labels(np.mean(scores, axis=0), labels)})
+    mean_proba = np.mean(proba, axis=0)
     for k, label in enumerate(labels):
-        table[f"p_{label}"] = np.round(proba[:, k], 4)
+        table[f"p_{label}"] = np.round(mean_proba[:, k], 4)
+    if how is not None:
+        table["normalised_by"] = how
     return table

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from vocalab.errors import ManifestError, ParamsError
+from vocalab.manifest import speakers_known
 from vocalab.params import bounded
 
 SPLITS = ("train", "validation", "test")
@@ -146,9 +147,6 @@ def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
     """
     rng = np.random.default_rng(config.seed)
     split = pd.Series("train", index=manifest.index, dtype=object)
-    # a csv table without speaker ids marks its rows speaker_known = False (other corpora leave it empty)
-    speakers_known = "speaker_known" not in manifest.columns or not manifest["speaker_known"].astype(str).eq(
-        "False").any()
     if config.strategy == "given":
         if "given_split" not in manifest.columns:
             raise ParamsError("split.strategy: given uses the corpus table's own split, but this manifest has "
@@ -159,7 +157,7 @@ def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
             raise ManifestError(f"the corpus table's split column holds {unknown}; split.strategy: given "
                                 f"understands {sorted(GIVEN_NAMES)}. Fix those rows.")
         split = names.map(GIVEN_NAMES)
-    elif config.strategy in ("speaker", "speaker_kfold") and not speakers_known:
+    elif config.strategy in ("speaker", "speaker_kfold") and not speakers_known(manifest):
         raise ParamsError(f"split.strategy: {config.strategy} needs speakers, but the corpus table names none "
                           "(data.csv.speaker_column is null). Use split.strategy: given (the table's own split) "
                           "or random; both are reported as speaker_overlap: true.")

@@ -11,6 +11,7 @@ with an allowlist of types, torch heads as ``weights_only`` state dicts.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,11 @@ from vocalab.errors import FeatureStoreError, VocalabError
 from vocalab.features.store import FeatureStore
 from vocalab.metrics import uar
 from vocalab.models import sequence as seq
-from vocalab.models.classifiers import build_classifier
+from vocalab.models.classifiers import build_classifier, decision_scores
 from vocalab.models.config import TrainConfig, search_grid, with_override
-from vocalab.models.normalize import speaker_standardise, speaker_standardise_frames
-from vocalab.models.persist import load_fold_model, save_fold_model
+from vocalab.manifest import speakers_known
+from vocalab.models.normalize import reference_speaker, speaker_standardise, speaker_standardise_frames
+from vocalab.models.persist import load_fold_model, save_fold_model, save_speaker_reference
 from vocalab.model_info import CandidateInfo, FoldInfo, ModelInfo
 from vocalab.splits import fold_index, fold_names, fold_view
 
@@ -94,17 +96,28 @@ def _check_finite(store: FeatureStore, utt_ids: list[str], finite: Any) -> None:
 
 
 class FittedModel:
-    """A fitted pooled pipeline or sequence head behind one ``predict_proba(SplitData)``."""
+    """A fitted pooled pipeline or sequence head behind ``predict_proba`` and ``decision_scores`` of SplitData."""
 
     def __init__(self, model: Any, kind: str, device: Any = None) -> None:
         self.model, self.kind, self.device = model, kind, device
 
     def predict_proba(self, data: SplitData) -> np.ndarray:
+        """Class probabilities (calibrated for the SVM), ``[shape=(n, n_classes)]``."""
         if self.kind == "sequence":
             return seq.predict_proba(self.model, data.sequences or [], self.device)
         if len(data.labels) == 0:
             return np.zeros((0, len(self.model.classes_)))
         return self.model.predict_proba(data.features)
+
+    def decision_scores(self, data: SplitData) -> np.ndarray:
+        """Per-class scores whose argmax is the model's own decision: the label it predicts."""
+        if self.kind == "sequence" or len(data.labels) == 0:
+            return self.predict_proba(data)
+        return decision_scores(self.model, data.features)
+
+    def decide(self, data: SplitData) -> np.ndarray:
+        """The index of the predicted class of each row."""
+        return self.decision_scores(data).argmax(axis=1)
 
 
 def _device(config: TrainConfig) -> Any:
@@ -194,7 +207,7 @@ def choose_candidate(config: TrainConfig, grid: list[dict[str, Any]], train_data
     for k, override in enumerate(grid):
         model, curve, extra = fit_candidate(with_override(config, override), train_data, validation, classes,
                                             n_layers)
-        score = uar(y_val, model.predict_proba(validation).argmax(axis=1)) if len(y_val) else None
+        score = uar(y_val, model.decide(validation)) if len(y_val) else None
         candidates.append(CandidateInfo(params=override, validation_uar=None if score is None else round(score, 4),
                                         **extra))
         rows = curve or [{"validation_uar": None if score is None else round(score, 5)}]
@@ -205,6 +218,13 @@ def choose_candidate(config: TrainConfig, grid: list[dict[str, Any]], train_data
     return chosen, model, candidates, curves
 
 
+def joined(a: SplitData, b: SplitData) -> SplitData:
+    """Two splits' pooled rows as one (each speaker was standardised on their own already)."""
+    return SplitData(np.concatenate([a.labels, b.labels]), a.utt_ids + b.utt_ids, a.speakers + b.speakers,
+                     features=np.concatenate([a.features, b.features]),
+                     absent_utt_ids=a.absent_utt_ids + b.absent_utt_ids)
+
+
 def curves_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """``fold, candidate, step, epoch, train_loss, validation_loss, validation_uar``, one row per step."""
     columns = ["fold", "candidate", "epoch", "train_loss", "validation_loss", "validation_uar"]
@@ -213,12 +233,33 @@ def curves_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return table
 
 
+SPEAKERS_UNKNOWN = ("the corpus names no speakers, so features are standardised with the training "
+                    "statistics (as train.normalize: global), not per speaker")
+
+
+def effective_config(config: TrainConfig, manifest: pd.DataFrame) -> TrainConfig:
+    """``config``, with per-speaker normalisation replaced by global where the corpus names no speakers."""
+    if config.normalize == "speaker" and not speakers_known(manifest):
+        return dataclasses.replace(config, normalize="global")
+    return config
+
+
+def fold_reference(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, name: str,
+                   config: TrainConfig) -> np.ndarray:
+    """The average training speaker of fold ``name`` (its features before normalisation)."""
+    raw = split_data(store, manifest, fold_view(splits, name), "train", layer_pooling=config.layer_pooling,
+                     normalize="global", sequences=config.is_sequence_model)
+    return reference_speaker(raw.sequences if config.is_sequence_model else raw.features, raw.speakers)
+
+
 def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, config: TrainConfig,
           out_dir: Path) -> tuple[ModelInfo, pd.DataFrame]:
     """Fit every fold and write ``model.json`` plus one saved model per fold to ``out_dir``.
 
-    Returns the model info and the training curves (see :func:`curves_table`).
+    Returns the model info (its ``train`` is the config as applied: see
+    :func:`effective_config`) and the training curves (see :func:`curves_table`).
     """
+    config = effective_config(config, manifest)
     classes = sorted(str(c) for c in set(manifest["label"]))
     grid = search_grid(config)
     out_dir = Path(out_dir)
@@ -228,7 +269,12 @@ def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, con
         train_data, validation = fold_inputs(store, manifest, splits, name, config, classes)
         chosen, model, candidates, rows = choose_candidate(config, grid, train_data, validation, classes,
                                                            _n_layers(store))
+        if config.refits(len(validation.labels)):
+            model = fit_candidate(with_override(config, grid[chosen]), joined(train_data, validation), validation,
+                                  classes, _n_layers(store))[0]
         save_fold_model(model, fold_dir(out_dir, name))
+        if config.normalize == "speaker":  # for recordings of speakers too rarely heard for statistics
+            save_speaker_reference(fold_reference(store, manifest, splits, name, config), fold_dir(out_dir, name))
         curves += [{"fold": fold_index(name), **row} for row in rows]
         folds.append(FoldInfo(name=name, n_train=len(train_data.labels), n_validation=len(validation.labels),
                               n_train_absent=len(train_data.absent_utt_ids),

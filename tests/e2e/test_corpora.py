@@ -86,3 +86,6 @@ def test_csv_corpus_with_mp4_and_its_own_split(tmp_path_factory):
     assert splits["split"].value_counts().to_dict() == {"train": 12, "validation": 6, "test": 6}
     metrics = json.loads((root / "metrics/handcrafted.json").read_text())
     assert metrics["n_test"] == 6 and metrics["speaker_overlap"] is True  # the table names no speakers
+    assert metrics["protocol"]["normalize"] == "global"  # so no per-speaker statistics, and one line says so
+    assert "train: the corpus names no speakers, so features are standardised with the training statistics" \
+        in output

@@ -24,8 +24,12 @@ WAV2VEC2_BRANCH = {"extract_wav2vec2", "train@wav2vec2", "evaluate@wav2vec2"}
 VGGISH_STAGES = {"extract_vggish", "train@vggish", "evaluate@vggish"}
 LOGMEL_STAGES = {"train@logmel", "evaluate@logmel"}
 FUSED = {"fuse@handcrafted+wav2vec2", "train@handcrafted+wav2vec2", "evaluate@handcrafted+wav2vec2"}
-ALL_STAGES = ({"download", "manifest", "split", "durations", "summary"} | HANDCRAFTED_BRANCH | WAV2VEC2_BRANCH
-              | VGGISH_STAGES | LOGMEL_STAGES | FUSED)
+EGEMAPS_STAGES = {"train@egemaps", "evaluate@egemaps"}
+COMPARE_STAGES = {"train@compare", "evaluate@compare"}
+SMILE_FUSED = {"fuse@egemaps+handcrafted", "train@egemaps+handcrafted", "evaluate@egemaps+handcrafted"}
+ALL_STAGES = ({"download", "manifest", "split", "durations", "summary", "extract_opensmile"} | HANDCRAFTED_BRANCH
+              | WAV2VEC2_BRANCH | VGGISH_STAGES | LOGMEL_STAGES | FUSED | EGEMAPS_STAGES | COMPARE_STAGES
+              | SMILE_FUSED)
 TINY_MODEL = "models/tiny-wav2vec2"
 
 
@@ -61,7 +65,13 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     assert fused["n_features"] == 30 + 64 and fused["components"] == ["handcrafted", "wav2vec2"]
     assert len(before["per_class"]) == 8 and before["protocol"]["folds"] == 1  # 8 synthetic emotions
     summary = json.loads((root / "metrics/summary.json").read_text())
-    assert set(summary) == {"handcrafted", "wav2vec2", "vggish", "logmel", "handcrafted+wav2vec2"}
+    assert set(summary) == {"handcrafted", "wav2vec2", "vggish", "logmel", "handcrafted+wav2vec2", "egemaps",
+                            "compare", "egemaps+handcrafted"}
+    egemaps = json.loads((root / "metrics/egemaps.json").read_text())
+    assert egemaps["n_features"] == 88 and egemaps["n_test"] == before["n_test"]
+    assert json.loads((root / "metrics/compare.json").read_text())["n_features"] == 6373
+    assert json.loads((root / "metrics/egemaps+handcrafted.json").read_text())["n_features"] == 88 + 30
+    assert before["protocol"]["normalize"] == "speaker"
     assert summary["handcrafted"]["uar"] == before["uar"]  # recomputed from the predictions, same number
     assert list(summary) == sorted(summary, key=lambda name: -summary[name]["uar"])
     table = (root / "metrics/leaderboard.md").read_text()
@@ -75,8 +85,9 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     run(["git", "commit", "-qm", "baseline run"], root, env)
 
     output = dvc(project, "exp", "run", "-S", "features.n_mfcc=20")
-    assert stages_run(output) == HANDCRAFTED_BRANCH | FUSED | {"summary"}
-    for cached in ("download", "manifest", "split", "durations", "extract_wav2vec2", "extract_vggish"):
+    assert stages_run(output) == HANDCRAFTED_BRANCH | FUSED | SMILE_FUSED | {"summary"}
+    for cached in ("download", "manifest", "split", "durations", "extract_wav2vec2", "extract_vggish",
+                   "extract_opensmile"):
         assert f"Stage '{cached}' didn't change, skipping" in output
     after = json.loads((root / "metrics/handcrafted.json").read_text())
     assert after["n_features"] == 44
@@ -86,7 +97,7 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     assert changed["n_features"] == {"old": 30, "new": 44, "diff": 14}
 
     output = dvc(project, "exp", "run", "-S", "features.hop_length=256")
-    assert stages_run(output) == HANDCRAFTED_BRANCH | FUSED | {"summary"}
+    assert stages_run(output) == HANDCRAFTED_BRANCH | FUSED | SMILE_FUSED | {"summary"}
     meta = json.loads((root / "data/features/handcrafted/meta.json").read_text())
     assert meta["params"]["hop_length"] == 256 and meta["frames_per_second"] == 62.5
 
@@ -101,6 +112,12 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
         assert f"Stage '{cached}' didn't change, skipping" in output
     meta = json.loads((root / "data/features/vggish/meta.json").read_text())
     assert meta["embedding"] == "post_relu" and (root / "data/features/vggish/pooled.npy").is_file()
+
+    output = dvc(project, "exp", "run", "-S", "opensmile.egemaps=GeMAPSv01b")
+    assert stages_run(output) == {"extract_opensmile"} | EGEMAPS_STAGES | SMILE_FUSED | {"summary"}
+    for cached in ("train@compare", "evaluate@compare", "extract_handcrafted", "train@handcrafted"):
+        assert f"Stage '{cached}' didn't change, skipping" in output  # the compare store came out identical
+    assert json.loads((root / "metrics/egemaps.json").read_text())["n_features"] == 62
 
     shown = dvc(project, "exp", "show", "--csv")
     header, *rows = [line.split(",") for line in shown.strip().splitlines()]
@@ -123,15 +140,18 @@ def test_sequence_model_with_speaker_folds_then_predict(project):
     curves = (root / "metrics/curves/handcrafted.csv").read_text().splitlines()
     assert curves[0].startswith("fold,candidate,step,epoch,train_loss") and len(curves) >= 3
     assert set(json.loads((root / "metrics/summary.json").read_text())) == {"handcrafted", "logmel"}
-    predictions = (root / "metrics/predictions/handcrafted.csv").read_text().splitlines()
-    utt_id = predictions[1].split(",")[0]
-    manifest = (root / "data/manifest.csv").read_text().splitlines()
-    header = manifest[0].split(",")
-    row = next(line.split(",") for line in manifest[1:] if line.split(",")[header.index("utt_id")] == utt_id)
-    audio = root / row[header.index("path")]
     import sys
 
-    out = run([sys.executable, "-m", "vocalab.cli", "predict", str(audio), "--model", "data/models/handcrafted",
-               "--json"], root, env)
-    record = json.JSONDecoder().raw_decode(out[out.index("["):])[0][0]
-    assert record["label"] == predictions[1].split(",")[4]  # the evaluate stage's prediction for that file
+    import pandas as pd
+
+    predictions = pd.read_csv(root / "metrics/predictions/handcrafted.csv")
+    manifest = pd.read_csv(root / "data/manifest.csv").set_index("utt_id")
+    speaker = predictions["speaker"].iloc[0]
+    mine = predictions[predictions["speaker"] == speaker]
+    audio = [str(root / manifest.loc[u, "path"]) for u in mine["utt_id"]]
+    out = run([sys.executable, "-m", "vocalab.cli", "predict", *audio, "--model", "data/models/handcrafted",
+               "--speaker", speaker, "--json"], root, env)
+    records = json.JSONDecoder().raw_decode(out[out.index("["):])[0]
+    assert [r["file"] for r in records] == audio and {r["speaker"] for r in records} == {speaker}
+    assert {r["normalised_by"] for r in records} == {f"speaker '{speaker}' ({len(audio)} files)"}
+    assert {r["label"] for r in records} <= set(predictions["actual"])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vocalab.models.classifiers import build_classifier
+from vocalab.models.classifiers import build_classifier, decision_scores
 from vocalab.models.config import TrainConfig
 from vocalab.params import from_mapping
 
@@ -22,3 +22,44 @@ def test_every_classifier_learns_separable_data_and_is_seeded(model):
     if model != "mlp":  # MLPClassifier has no class weights
         inner = classifier.estimator if model == "svm" else classifier  # svm: inside its calibration
         assert inner.class_weight == "balanced"
+
+
+def imbalanced(rng, scale=1):
+    """Three overlapping classes, 15:2:1: calibrated probabilities favour the frequent one."""
+    counts, centres = {"a": 300, "b": 40, "c": 20}, {"a": [0, 0], "b": [1.2, 0], "c": [0, 1.2]}
+    X = np.concatenate([rng.normal(centres[c], 1.0, (n * scale, 2)) for c, n in counts.items()])
+    return X, np.repeat(list(counts), [n * scale for n in counts.values()])
+
+
+@pytest.mark.parametrize("model", ["svm", "logreg", "random_forest", "hist_gb", "mlp"])
+def test_labels_are_the_classifiers_own_decisions(model):
+    rng = np.random.default_rng(0)
+    X, y = imbalanced(rng)
+    config = from_mapping(TrainConfig, {"model": model}, section="train")
+    pipeline = build_classifier(config).set_params(**({"classify__cv": 5} if model == "svm" else {}))
+    pipeline.fit(X, y)
+    test, _ = imbalanced(rng)
+    decided = pipeline.classes_[decision_scores(pipeline, test).argmax(axis=1)]
+    if model == "svm":  # the SVM fitted on all training data, not its calibrated probabilities
+        own = pipeline[-1].calibrated_classifiers_[0].estimator.predict(pipeline[:-1].transform(test))
+    else:
+        own = pipeline.predict(test)
+    np.testing.assert_array_equal(decided, own)
+
+
+def test_on_an_imbalanced_set_the_svm_decision_keeps_uar_where_calibrated_argmax_loses_it():
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from vocalab.metrics import uar
+
+    rng = np.random.default_rng(0)
+    X, y = imbalanced(rng)
+    test, truth = imbalanced(rng)
+    pipeline = build_classifier(TrainConfig()).set_params(classify__cv=5).fit(X, y)
+    by_decision = uar(truth, pipeline.classes_[decision_scores(pipeline, test).argmax(axis=1)])
+    by_probability = uar(truth, pipeline.classes_[pipeline.predict_proba(test).argmax(axis=1)])
+    scaler = StandardScaler().fit(X)
+    plain = uar(truth, SVC(class_weight="balanced").fit(scaler.transform(X), y).predict(scaler.transform(test)))
+    assert by_decision == pytest.approx(plain, abs=0.01)  # plain SVC.predict, up to its vote ties
+    assert by_decision > by_probability + 0.1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -26,9 +27,11 @@ def build_classifier(config: TrainConfig) -> Pipeline:
     seed = config.seed
     if config.model == "svm":
         # class probabilities by Platt scaling on internal folds; the SVM itself is fitted on all
-        # training data (ensemble=False). The folds are plain stratified ones: calibration only
+        # training data (ensemble=False) and decides the labels (see decision_scores). The folds are
+        # plain stratified ones: calibration only. break_ties: predict is the argmax of decision_function
         classifier: Any = CalibratedClassifierCV(
-            SVC(C=config.svm.C, kernel=config.svm.kernel, class_weight="balanced", random_state=seed),
+            SVC(C=config.svm.C, kernel=config.svm.kernel, class_weight="balanced", break_ties=True,
+                random_state=seed),
             method="sigmoid", ensemble=False)
     elif config.model == "logreg":
         classifier = LogisticRegression(C=config.logreg.C, max_iter=config.logreg.max_iter,
@@ -53,3 +56,21 @@ def build_classifier(config: TrainConfig) -> Pipeline:
     else:
         raise ParamsError(f"train.model: {config.model} is a sequence model, not a pooled classifier.")
     return Pipeline([("scale", StandardScaler()), ("classify", classifier)])
+
+
+def decision_scores(pipeline: Pipeline, features: np.ndarray) -> np.ndarray:
+    """Per-class scores whose argmax is the classifier's own decision, ``[shape=(n, n_classes)]``.
+
+    Labels come from here, not from calibrated probabilities: Platt scaling is
+    fitted without the balanced class weights, so the argmax of its probabilities
+    drifts toward the frequent classes on an imbalanced corpus. For the SVM these
+    are its one-vs-rest decision values (``predict`` is their argmax); for every
+    other model, whose ``predict`` is the argmax of its own probabilities, they are
+    those probabilities.
+    """
+    classify = pipeline[-1]
+    if isinstance(classify, CalibratedClassifierCV):
+        svm = classify.calibrated_classifiers_[0].estimator
+        scores = svm.decision_function(pipeline[:-1].transform(features))
+        return np.stack([-scores, scores], axis=1) if scores.ndim == 1 else scores
+    return pipeline.predict_proba(features)

@@ -89,10 +89,14 @@ class TrainConfig:
     # early fusion: name -> {a, b}; list the name in feature_sets too (chain fusions for more than two)
     fusions: dict[str, FusionConfig] = dataclasses.field(default_factory=dict)
     model: Literal["svm", "logreg", "random_forest", "hist_gb", "mlp", "attentive", "cnn1d"] = "svm"
-    # standardise with training statistics (global), or each speaker with their own (speaker)
-    normalize: Literal["global", "speaker"] = "global"
+    # each speaker standardised with their own statistics (speaker; global where the corpus names no
+    # speakers), or every utterance with the training statistics (global)
+    normalize: Literal["global", "speaker"] = "speaker"
     # a grid over the chosen model's own keys, e.g. {C: [0.1, 1, 10]}, scored on validation speakers
     search: dict[str, tuple[float | int | str | None, ...]] = dataclasses.field(default_factory=dict)
+    # pooled models: once chosen, fit the candidate again on training + validation speakers (more voices
+    # to learn from; test speakers stay unheard). Sequence heads keep the model stopped on validation.
+    refit: bool = True
     # how a store with several layers (wav2vec2 layers: all or a list) becomes one vector:
     # average the layers' statistics, or concatenate them (sequence models learn layer weights)
     layer_pooling: Literal["mean", "concat"] = "mean"
@@ -117,6 +121,10 @@ class TrainConfig:
     @property
     def is_sequence_model(self) -> bool:
         return self.model in SEQUENCE_MODELS
+
+    def refits(self, n_validation: int) -> bool:
+        """Whether a fold's chosen candidate is fitted again on training + validation speakers."""
+        return self.refit and not self.is_sequence_model and n_validation > 0
 
     @property
     def model_key(self) -> str:

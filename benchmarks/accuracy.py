@@ -1,0 +1,133 @@
+"""Benchmark: speaker-independent accuracy of the feature sets on a real corpus.
+
+Runs the pipeline with speaker k-fold on a corpus you name, in a scratch copy of
+the project (your ``data/`` and ``metrics/`` are not touched), once per
+normalisation, and prints one table: feature set, normalisation, UAR ± its std
+over the folds, macro-F1, accuracy.
+
+    python benchmarks/accuracy.py ../shared/corpora/emodb-2s --layout emodb
+    python benchmarks/accuracy.py CORPUS --layout ravdess --sets handcrafted egemaps \\
+        --normalize speaker global --folds 5 -S train.svm.C=10 --workdir /tmp/acc
+
+Every utterance is predicted once, by the model of the fold that held its speaker
+out; the UAR is that of the pooled predictions, the std is across the folds. A
+``--workdir`` that is kept between runs reuses the features already extracted
+(DVC reruns only what a change affects). ``make accuracy CORPUS=... LAYOUT=...``
+runs the first line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COPIED = ["dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore", ".gitignore"]
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str], *, quiet: bool = False) -> None:
+    result = subprocess.run(args, cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None)
+    if result.returncode != 0:
+        sys.exit(f"accuracy: '{' '.join(args)}' failed in {cwd}" + (f":\n{result.stdout}" if quiet else ""))
+
+
+def scratch_project(workdir: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of this project's pipeline and code in ``workdir`` (a git repo, as DVC wants)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        source, target = ROOT / name, workdir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": str(workdir / "src"), "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1"}
+    if not (workdir / ".git").is_dir():
+        for args in (["git", "init", "-q"], ["git", "config", "user.name", "vocalab accuracy"],
+                     ["git", "config", "user.email", "accuracy@vocalab.invalid"]):
+            _run(args, workdir, env)
+    return workdir, env
+
+
+def set_param(params: dict, dotted: str, value: object) -> None:
+    *parents, key = dotted.split(".")
+    for part in parents:
+        params = params.setdefault(part, {})
+    params[key] = value
+
+
+def metrics_row(path: Path) -> dict:
+    """Pooled UAR, macro-F1 and accuracy of ``metrics/<set>.json``, and the std of UAR over folds."""
+    metrics = json.loads(path.read_text())
+    folds = metrics.get("folds", {})
+    return {"uar": metrics["uar"], "uar_std": folds.get("uar_std", 0.0), "macro_f1": metrics["macro_f1"],
+            "accuracy": metrics["accuracy"], "n_test": metrics["n_test"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpus", type=Path, help="the corpus root (read only)")
+    parser.add_argument("--layout", required=True, help="data.layout of the corpus, e.g. emodb, ravdess, folders")
+    parser.add_argument("--sets", nargs="+", default=None,
+                        help="feature sets (default: train.feature_sets of params.yaml); fusions as in train.fusions")
+    parser.add_argument("--normalize", nargs="+", default=["speaker", "global"], choices=["speaker", "global"])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other params.yaml key, as in dvc exp run -S (value in YAML)")
+    parser.add_argument("--workdir", type=Path, default=None, help="scratch project folder (default: a temp dir, removed)")
+    args = parser.parse_args()
+    corpus = args.corpus.expanduser().resolve()
+    if not corpus.is_dir():
+        sys.exit(f"accuracy: corpus folder '{args.corpus}' does not exist. Give the root of a corpus on disk.")
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vocalab-accuracy-"))
+    root, env = scratch_project(workdir)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for override in args.overrides:
+        key, _, value = override.partition("=")
+        set_param(params, key, yaml.safe_load(value))
+    sets = args.sets or params["train"]["feature_sets"]
+    fusions = params["train"].get("fusions") or {}
+    set_param(params, "data.source", "local")
+    set_param(params, "data.path", str(corpus))
+    set_param(params, "data.layout", args.layout)
+    set_param(params, "split.strategy", "speaker_kfold")
+    set_param(params, "split.folds", args.folds)
+    set_param(params, "train.feature_sets", list(sets))
+    set_param(params, "train.fusions", {name: fusions[name] for name in sets if name in fusions} or {})
+
+    rows = []
+    targets = [f"evaluate@{name}" for name in sets]
+    for normalize in args.normalize:
+        set_param(params, "train.normalize", normalize)
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        print(f"accuracy: {', '.join(sets)} with {normalize} normalisation, {args.folds} speaker folds", flush=True)
+        _run([sys.executable, "-m", "dvc", "repro", *targets], root, env)
+        for name in sets:
+            rows.append({"set": name, "normalize": normalize, **metrics_row(root / "metrics" / f"{name}.json")})
+
+    model = params["train"]["model"]
+    print(f"\n{corpus.name}: {args.folds} speaker folds, train.model {model}"
+          + (f", {' '.join(args.overrides)}" if args.overrides else ""))
+    print("| features | normalisation | UAR (± std over folds) | macro-F1 | accuracy |")
+    print("|---|---|---:|---:|---:|")
+    for row in sorted(rows, key=lambda r: (-r["uar"])):
+        print(f"| {row['set']} | {row['normalize']} | {row['uar']:.3f} ± {row['uar_std']:.3f} | "
+              f"{row['macro_f1']:.3f} | {row['accuracy']:.3f} |")
+    if args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
