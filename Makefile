@@ -26,7 +26,7 @@ test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 bench: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/extraction.py
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/extraction.py --readme README.md
 
 # speaker k-fold accuracy on a real corpus, e.g. make accuracy CORPUS=../shared/corpora/emodb-2s LAYOUT=emodb
 accuracy: $(STAMP)

@@ -70,9 +70,7 @@ def set_param(params: dict, dotted: str, value: object) -> None:
 def metrics_row(path: Path) -> dict:
     """Pooled UAR, macro-F1 and accuracy of ``metrics/<set>.json``, and the std of UAR over folds."""
     metrics = json.loads(path.read_text())
-    folds = metrics.get("folds", {})
-    return {"uar": metrics["uar"], "uar_std": folds.get("uar_std", 0.0), "macro_f1": metrics["macro_f1"],
-            "accuracy": metrics["accuracy"], "n_test": metrics["n_test"]}
+    return {key: metrics[key] for key in ("uar", "uar_std", "macro_f1", "accuracy", "n_test")}
 
 
 def main() -> None:

@@ -11,7 +11,11 @@ second and the ratio.
   as torchvggish's ``model(file)`` does, with the same weights (embeddings.vggish).
   vocalab also writes the logmel store in the same pass.
 
-    python benchmarks/extraction.py [--sets handcrafted wav2vec2 vggish] [--limit N] [--workers N]
+    python benchmarks/extraction.py [--sets handcrafted opensmile wav2vec2 vggish] [--limit N] [--workers N]
+        [--readme README.md]   # rewrite the README's speed table with this run's (make bench does)
+
+- opensmile: opensmile.Smile.process_signal per set (eGeMAPS, ComParE) and level
+  (functionals, LLDs) file by file, against one run per set giving both levels.
 
 Needs the manifest of a `dvc repro` run (`make repro`).
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -58,13 +63,38 @@ def vocalab_run(manifest, extractor, workers: int) -> tuple[float, Path]:
     return time.perf_counter() - start, tmp / "store"
 
 
-def print_table(title: str, audio_s: float, rows: list[tuple[str, float]]) -> None:
+TABLE: list[dict] = []  # every run of this invocation, for the one table at the end
+README_START, README_END = "<!-- make bench: start -->", "<!-- make bench: end -->"
+
+
+def print_table(title: str, audio_s: float, rows: list[tuple[str, float]], *, n_files: int) -> None:
+    """Print one set's runs (the first row is the naive loop) and add them to the final table."""
     naive_s = rows[0][1]
     print(f"\n{title}")
     width = max(len(name) for name, _ in rows)
     print(f"{'':{width}s} {'wall s':>8s} {'audio-s/s':>10s} {'vs naive':>9s}")
     for name, seconds in rows:
         print(f"{name:{width}s} {seconds:8.2f} {audio_s / seconds:10.1f} {naive_s / seconds:8.2f}x")
+        TABLE.append({"set": title.split(" ", 1)[0], "files": n_files, "audio_s": audio_s, "run": name,
+                      "rate": audio_s / seconds, "ratio": naive_s / seconds})
+
+
+def markdown_table() -> str:
+    lines = ["| set (files, audio s) | run | audio-s/s | vs naive loop |", "|---|---|---:|---:|"]
+    for row in TABLE:
+        lines.append(f"| {row['set']} ({row['files']}, {row['audio_s']:.0f}) | {row['run']} | {row['rate']:.1f} | "
+                     f"{row['ratio']:.2f}× |")
+    return "\n".join(lines)
+
+
+def write_readme(path: Path, table: str, header: str) -> None:
+    """Replace the table between the README's markers with this run's."""
+    text = path.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        sys.exit(f"error: {path} has no '{README_START}' ... '{README_END}' block to regenerate.")
+    before, rest = text.split(README_START, 1)
+    after = rest.split(README_END, 1)[1]
+    path.write_text(f"{before}{README_START}\n{header}\n\n{table}\n{README_END}{after}", encoding="utf-8")
 
 
 def bench_handcrafted(manifest, params: Path, workers: int) -> None:
@@ -82,8 +112,8 @@ def bench_handcrafted(manifest, params: Path, workers: int) -> None:
     print_table(f"handcrafted ({config})", float(manifest["duration_s"].sum()), [
         ("naive librosa loop (1 process)", naive_s),
         ("vocalab, 1 worker", single_s),
-        (f"vocalab, {workers} workers", parallel_s),
-    ])
+        (f"vocalab, {workers} workers (default)", parallel_s),
+    ], n_files=len(manifest))
 
 
 def naive_wav2vec2_loop(paths: list[str], model, processor, device) -> list[np.ndarray]:
@@ -143,7 +173,8 @@ def bench_wav2vec2(manifest, params: Path, workers: int, extra_dtypes: list[str]
         rows.append((label, seconds))
     meta = extractor.meta()
     print_table(f"wav2vec2 ({meta['model']}, {'pretrained' if meta['pretrained'] else 'random init'}, "
-                f"{device}, batch_s={extractor.batch_s:g})", float(manifest["duration_s"].sum()), rows)
+                f"{device}, batch_s={extractor.batch_s:g})", float(manifest["duration_s"].sum()), rows,
+                n_files=len(manifest))
     print("rel. diff: largest |difference| to the notebook loop's embeddings, over the largest |value|, "
           "worst file (float16 storage alone rounds at ~5e-4).")
 
@@ -198,18 +229,57 @@ def bench_vggish(manifest, params: Path, workers: int) -> None:
         rows.append((f"vocalab, {n} worker(s), {run_config.dtype}, batch {run_config.batch_examples} examples "
                      f"[rel. diff {worst:.1e}]", seconds))
     print_table(f"vggish ({'pretrained' if config.init == 'pretrained' else 'random init'}, {device}; "
-                f"vocalab also writes logmel)", float(manifest["duration_s"].sum()), rows)
+                f"vocalab also writes logmel)", float(manifest["duration_s"].sum()), rows, n_files=len(manifest))
+
+
+def naive_opensmile_loop(paths: list[str], config) -> list[tuple[np.ndarray, np.ndarray]]:
+    """What the reference notebook does: opensmile.Smile per set and level, file by file."""
+    import opensmile
+
+    smiles = [opensmile.Smile(feature_set=opensmile.FeatureSet[name], feature_level=level)
+              for name in (config.egemaps, config.compare)
+              for level in (opensmile.FeatureLevel.Functionals, opensmile.FeatureLevel.LowLevelDescriptors)]
+    out = []
+    for path in paths:
+        y, _ = librosa.load(path, sr=config.sample_rate)
+        out.append(tuple(smile.process_signal(y, config.sample_rate).to_numpy() for smile in smiles))
+    return out
+
+
+def bench_opensmile(manifest, params: Path, workers: int) -> None:
+    from vocalab.features.opensmile import SECTION, OpenSmileConfig, OpenSmileExtractor
+
+    config = load_section(OpenSmileConfig, SECTION, params)
+    paths = manifest["path"].tolist()
+    naive_opensmile_loop(paths[:2], config)  # warm-up
+    start = time.perf_counter()
+    naive_opensmile_loop(paths, config)
+    naive_s = time.perf_counter() - start
+    extractor = OpenSmileExtractor(config)
+    rows = [("naive loop (opensmile.Smile per set and level, 1 process)", naive_s)]
+    for n in sorted({1, workers}):
+        tmp = Path(tempfile.mkdtemp(prefix="vocalab-bench-"))
+        start = time.perf_counter()
+        extract_manifest(manifest, extractor, {name: tmp / name for name in ("egemaps", "compare")}, workers=n,
+                         scratch_root=tmp / "scratch", progress=False)
+        rows.append((f"vocalab, {n} worker(s), both levels per run" + (" (default)" if n == workers else ""),
+                     time.perf_counter() - start))
+        shutil.rmtree(tmp)
+    print_table(f"opensmile ({config.egemaps} + {config.compare}, functionals and LLDs)",
+                float(manifest["duration_s"].sum()), rows, n_files=len(manifest))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, default=Path("data/manifest.csv"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--sets", nargs="+", choices=["handcrafted", "wav2vec2", "vggish"],
-                        default=["handcrafted", "wav2vec2", "vggish"])
+    parser.add_argument("--sets", nargs="+", choices=["handcrafted", "opensmile", "wav2vec2", "vggish"],
+                        default=["handcrafted", "opensmile", "wav2vec2", "vggish"])
+    parser.add_argument("--readme", type=Path, default=None,
+                        help="rewrite the table between this README's 'make bench' markers with this run's")
     parser.add_argument("--limit", type=int, default=None,
                         help="use the first N files only (default: all for handcrafted, 96 for wav2vec2, "
-                             "240 for vggish)")
+                             "240 for vggish and opensmile)")
     parser.add_argument("--workers", type=int, default=None, help="default: all usable CPUs")
     parser.add_argument("--wav2vec2-dtypes", nargs="*", default=[],
                         help="extra wav2vec2 runs with these compute dtypes, e.g. bfloat16")
@@ -220,15 +290,25 @@ def main() -> None:
     workers = args.workers or default_workers()
     print(f"{os.cpu_count()} CPUs, {workers} worker(s)")
     for name in args.sets:
-        limit = args.limit or {"wav2vec2": 96, "vggish": 240}.get(name)
+        limit = args.limit or {"wav2vec2": 96, "vggish": 240, "opensmile": 240}.get(name)
         subset = manifest.iloc[:limit] if limit else manifest
         print(f"{name}: {len(subset)} files, {subset['duration_s'].sum():.1f} s of audio")
         if name == "handcrafted":
             bench_handcrafted(subset, args.params, workers)
+        elif name == "opensmile":
+            bench_opensmile(subset, args.params, workers)
         elif name == "wav2vec2":
             bench_wav2vec2(subset, args.params, workers, args.wav2vec2_dtypes)
         else:
             bench_vggish(subset, args.params, workers)
+    table = markdown_table()
+    print(f"\n{table}")
+    if args.readme:
+        header = (f"`make bench` on {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+                  f"{workers} worker(s), corpus of `{args.manifest}`; audio-seconds per second, same files, "
+                  f"same process, after a warm-up:")
+        write_readme(args.readme, table, header)
+        print(f"wrote the table into {args.readme}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
-"""evaluate: score the trained model(s) on the held-out test speakers."""
+"""evaluate: score the trained model(s) on the held-out test speakers.
+
+Writes the six headline numbers as the DVC metric (``--metrics``) and everything
+else (per-class figures, protocol, provenance, validation, per fold) to ``--details``.
+"""
 
 from vocalab import plots, stage
-from vocalab.evaluation import evaluate
+from vocalab.evaluation import evaluate, headline
 from vocalab.features.store import FeatureStore
 from vocalab.manifest import read_manifest
 from vocalab.params import load_section, to_dict
@@ -10,14 +14,16 @@ from vocalab.training import load_model
 
 
 def main() -> None:
-    args = stage.parse_args(__doc__, "model", "features", "manifest", "splits", "metrics", "predictions", "plot")
+    args = stage.parse_args(__doc__, "model", "features", "manifest", "splits", "metrics", "details", "predictions",
+                            "plot")
     split_config = load_section(SplitConfig, "split", args.params)
     models, info = load_model(args.model)
     manifest = read_manifest(args.manifest)
     splits = read_splits(args.splits, manifest)
     metrics, predictions, confusion = evaluate(models, info, FeatureStore(args.features), manifest, splits,
                                                to_dict(split_config))
-    stage.write_json(args.metrics, metrics)
+    stage.write_json(args.metrics, headline(metrics))
+    stage.write_json(args.details, metrics)
     args.predictions.parent.mkdir(parents=True, exist_ok=True)
     predictions.to_csv(args.predictions, index=False)
     spread = f" ± {metrics['folds']['uar_std']:.3f} over {len(models)} folds" if "folds" in metrics else ""

@@ -1,6 +1,6 @@
 """train: fit the configured model on one feature set's training speakers, chosen on validation speakers."""
 
-from vocalab import stage
+from vocalab import plots, stage
 from vocalab.features.store import FeatureStore
 from vocalab.manifest import read_manifest
 from vocalab.models.config import TrainConfig
@@ -10,7 +10,7 @@ from vocalab.training import SPEAKERS_UNKNOWN, train
 
 
 def main() -> None:
-    args = stage.parse_args(__doc__, "features", "manifest", "splits", "out", "curves")
+    args = stage.parse_args(__doc__, "features", "manifest", "splits", "out", "curves", "plot")
     config = load_section(TrainConfig, "train", args.params)
     manifest = read_manifest(args.manifest)
     info, curves = train(FeatureStore(args.features), manifest, read_splits(args.splits, manifest), config, args.out)
@@ -18,6 +18,7 @@ def main() -> None:
         print(f"train: {SPEAKERS_UNKNOWN}.")
     args.curves.parent.mkdir(parents=True, exist_ok=True)
     curves.to_csv(args.curves, index=False)
+    plots.training_curves(curves, args.plot, title=f"{info.feature_set} / {config.model}: training")
     first = info.folds[0]
     chosen = "; ".join(f"{f.chosen_candidate.params}" for f in info.folds if f.chosen_candidate.params)
     print(f"train: {config.model} on {info.feature_set} ({len(info.folds)} fold(s); fold 0: "

@@ -128,3 +128,20 @@ def test_project_params_file_is_valid():
         if section != "train":  # train.feature_sets lists this project's sets, not a default
             assert config == cls(), f"params.yaml's '{section}' differs from the documented defaults"
     assert {"features", "embeddings.wav2vec2", "embeddings.vggish"} <= {section for _, section in sections}
+
+
+def test_every_params_key_a_stage_reads_reruns_it():
+    import dataclasses
+
+    import yaml
+
+    from tests.conftest import REPO_ROOT
+    from vocalab.features.registry import all_extractors
+
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    # feature_sets and fusions choose which train@ stages exist, not what one of them does
+    keys = {f"train.{f.name}" for f in dataclasses.fields(TrainConfig)} - {"train.feature_sets", "train.fusions"}
+    assert set(stages["train"]["params"]) == keys
+    for name, spec in all_extractors().items():
+        assert stages[f"extract_{name}"]["params"] == [spec.section], name
+

@@ -27,6 +27,19 @@ def _predict(model: FittedModel, data: SplitData, labels: list[str]) -> tuple[np
     return argmax_labels(model.decision_scores(data), labels), model.predict_proba(data)
 
 
+#: what ``metrics/<set>.json`` holds (a DVC metric, diffed in review); everything else goes to the details file
+HEADLINE_KEYS = ("uar", "uar_std", "macro_f1", "accuracy", "n_test", "n_features")
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The six numbers a reviewer reads per feature set: UAR, its std over folds, macro-F1, accuracy, sizes.
+
+    ``uar_std`` is 0.0 for a single held-out split (there is no spread to report).
+    """
+    values = {**metrics, "uar_std": metrics.get("folds", {}).get("uar_std", 0.0)}
+    return {key: values[key] for key in HEADLINE_KEYS}
+
+
 def refitted(info: ModelInfo) -> bool:
     """Whether each fold's final model was fitted on its validation speakers too (``train.refit``)."""
     return all(info.train.refits(f.n_validation) for f in info.folds)

@@ -107,3 +107,26 @@ def comparison(summary: dict, path: Path) -> None:
     ax.set(xlim=(0, 1), xlabel="score on held-out speakers", title="Feature sets compared")
     ax.legend(frameon=False, loc="lower right")
     _save(fig, path)
+
+
+def training_curves(curves: pd.DataFrame, path: Path, *, title: str) -> None:
+    """Validation UAR per step of each fold (epochs of a sequence head, or search candidates), and losses."""
+    has_loss = curves["train_loss"].notna().any()
+    fig, axes = plt.subplots(1, 2 if has_loss else 1, figsize=(11 if has_loss else 6, 4), squeeze=False)
+    for fold, part in curves.groupby("fold", sort=True):
+        axes[0, 0].plot(part["step"], part["validation_uar"], marker="o", markersize=3, label=f"fold {fold}")
+        if has_loss:
+            line, = axes[0, 1].plot(part["step"], part["train_loss"], label=f"fold {fold} train")
+            axes[0, 1].plot(part["step"], part["validation_loss"], linestyle="--", color=line.get_color(),
+                            label=f"fold {fold} validation")
+    axes[0, 0].set(xlabel="epoch" if has_loss else "search candidate", ylabel="validation UAR", ylim=(0, 1),
+                   title="validation speakers")
+    if curves["validation_uar"].isna().all():
+        axes[0, 0].text(0.5, 0.5, "no validation speakers", ha="center", va="center", transform=axes[0, 0].transAxes)
+    if has_loss:
+        axes[0, 1].set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+        axes[0, 1].legend(frameon=False, fontsize=7)
+    if curves["fold"].nunique() <= 10:
+        axes[0, 0].legend(frameon=False, fontsize=7)
+    fig.suptitle(title)
+    _save(fig, path)

@@ -49,7 +49,7 @@ def test_folders_corpus_with_task_folders(tmp_path_factory):
     manifest = pd.read_csv(root / "data/manifest.csv")
     assert len(manifest) == 36 and manifest["speaker"].nunique() == 12
     assert set(manifest["task"]) == {"vowels/A", "read-text"} and set(manifest["label"]) == {"hc", "pd"}
-    metrics = json.loads((root / "metrics/handcrafted.json").read_text())
+    metrics = json.loads((root / "metrics/details/handcrafted.json").read_text())
     assert metrics["speaker_overlap"] is False and metrics["n_test_speakers"] == 4
     assert set(metrics["per_class"]) == {"hc", "pd"}
 
@@ -84,7 +84,7 @@ def test_csv_corpus_with_mp4_and_its_own_split(tmp_path_factory):
     assert len(manifest) == 24 and set(manifest["format"]) == {"MP4", "WAV"}
     splits = pd.read_csv(root / "data/splits.csv")
     assert splits["split"].value_counts().to_dict() == {"train": 12, "validation": 6, "test": 6}
-    metrics = json.loads((root / "metrics/handcrafted.json").read_text())
+    metrics = json.loads((root / "metrics/details/handcrafted.json").read_text())
     assert metrics["n_test"] == 6 and metrics["speaker_overlap"] is True  # the table names no speakers
     assert metrics["protocol"]["normalize"] == "global"  # so no per-speaker statistics, and one line says so
     assert "train: the corpus names no speakers, so features are standardised with the training statistics" \

@@ -11,10 +11,12 @@ runs at full size with init: random.
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
 from tests.conftest import save_tiny_wav2vec2
+from tests.e2e.browser import chromium, rendered_images
 from tests.e2e.project import dvc, make_project, run, stages_run
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +33,9 @@ ALL_STAGES = ({"download", "manifest", "split", "durations", "summary", "extract
               | WAV2VEC2_BRANCH | VGGISH_STAGES | LOGMEL_STAGES | FUSED | EGEMAPS_STAGES | COMPARE_STAGES
               | SMILE_FUSED)
 TINY_MODEL = "models/tiny-wav2vec2"
+# the README's command for reviewing experiments: what changed, headline UAR only
+EXP_SHOW = ["--only-changed", "--drop",
+            "Created|data/.*|src/.*|stages/.*|metrics/predictions|.*:(uar_std|macro_f1|accuracy|n_test|n_features)"]
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +48,10 @@ def project(tmp_path_factory):
     return make_project(tmp_path_factory.mktemp("project"), edit)
 
 
+def details(root, name):
+    return json.loads((root / "metrics" / "details" / f"{name}.json").read_text())
+
+
 def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     root, env = project
     output = dvc(project, "repro")
@@ -52,18 +61,20 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     split = json.loads((root / "metrics/split.json").read_text())
     assert split["speaker_overlap"] is False
     before = json.loads((root / "metrics/handcrafted.json").read_text())
+    assert set(before) == {"uar", "uar_std", "macro_f1", "accuracy", "n_test", "n_features"}  # headline only
     assert before["n_features"] == 30 and 0.0 <= before["uar"] <= 1.0
-    wav2vec2 = json.loads((root / "metrics/wav2vec2.json").read_text())
+    wav2vec2 = details(root, "wav2vec2")
     assert wav2vec2["n_features"] == 64 and wav2vec2["pretrained"] is True and wav2vec2["model"] == TINY_MODEL
     assert wav2vec2["n_test"] == before["n_test"]
-    vggish = json.loads((root / "metrics/vggish.json").read_text())
+    vggish = details(root, "vggish")
     assert vggish["n_features"] == 256 and vggish["pretrained"] is False and vggish["model"] == "vggish"
     assert vggish["short_clips"] == {"policy": "pad", "n": 0, "n_test": 0} and vggish["n_test"] == before["n_test"]
     logmel = json.loads((root / "metrics/logmel.json").read_text())
     assert logmel["n_features"] == 128 and logmel["n_test"] == before["n_test"]
-    fused = json.loads((root / "metrics/handcrafted+wav2vec2.json").read_text())
+    fused = details(root, "handcrafted+wav2vec2")
     assert fused["n_features"] == 30 + 64 and fused["components"] == ["handcrafted", "wav2vec2"]
-    assert len(before["per_class"]) == 8 and before["protocol"]["folds"] == 1  # 8 synthetic emotions
+    hc = details(root, "handcrafted")
+    assert len(hc["per_class"]) == 8 and hc["protocol"]["folds"] == 1  # 8 synthetic emotions
     summary = json.loads((root / "metrics/summary.json").read_text())
     assert set(summary) == {"handcrafted", "wav2vec2", "vggish", "logmel", "handcrafted+wav2vec2", "egemaps",
                             "compare", "egemaps+handcrafted"}
@@ -71,13 +82,14 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     assert egemaps["n_features"] == 88 and egemaps["n_test"] == before["n_test"]
     assert json.loads((root / "metrics/compare.json").read_text())["n_features"] == 6373
     assert json.loads((root / "metrics/egemaps+handcrafted.json").read_text())["n_features"] == 88 + 30
-    assert before["protocol"]["normalize"] == "speaker"
+    assert hc["protocol"]["normalize"] == "speaker" and hc["uar"] == before["uar"]
     assert summary["handcrafted"]["uar"] == before["uar"]  # recomputed from the predictions, same number
     assert list(summary) == sorted(summary, key=lambda name: -summary[name]["uar"])
     table = (root / "metrics/leaderboard.md").read_text()
     assert table.startswith("| rank | feature set |") and "handcrafted+wav2vec2" in table
     for name in ("durations.png", "class_balance.png", "split_balance.png", "handcrafted_confusion.png",
-                 "wav2vec2_confusion.png", "vggish_confusion.png", "logmel_confusion.png", "comparison.png"):
+                 "wav2vec2_confusion.png", "vggish_confusion.png", "logmel_confusion.png", "comparison.png",
+                 "curves/handcrafted.png"):
         assert (root / "metrics" / name).stat().st_size > 0
     assert "Data and pipelines are up to date" in dvc(project, "repro")
 
@@ -92,9 +104,17 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     after = json.loads((root / "metrics/handcrafted.json").read_text())
     assert after["n_features"] == 44
 
-    diff = dvc(project, "metrics", "diff", "--json")
-    changed = json.loads(diff)["metrics/handcrafted.json"]
-    assert changed["n_features"] == {"old": 30, "new": 44, "diff": 14}
+    diff = json.loads(dvc(project, "metrics", "diff", "--json"))
+    assert diff["metrics/handcrafted.json"]["n_features"] == {"old": 30, "new": 44, "diff": 14}
+    rows = [line for line in dvc(project, "metrics", "diff").splitlines() if line.startswith("metrics/")]
+    assert len(rows) == sum(len(changed) for changed in diff.values()) <= 20  # one screen in review
+
+    for n_mfcc in (30, 40):  # a sweep of three experiments, as the README's exp show command shows them
+        dvc(project, "exp", "run", "-S", f"features.n_mfcc={n_mfcc}")
+    shown = run([sys.executable, "-m", "dvc", "exp", "show", "--no-pager", *EXP_SHOW], root, {**env, "COLUMNS": "400"})
+    lines = [line.rstrip() for line in shown.splitlines()]
+    assert max(map(len, lines)) <= 160 and "features.n_mfcc" in shown and "metrics/handcrafted.json:uar" in shown
+    assert sum("[" in line for line in lines) == 3 and "…" not in shown  # three experiments, nothing cut
 
     output = dvc(project, "exp", "run", "-S", "features.hop_length=256")
     assert stages_run(output) == HANDCRAFTED_BRANCH | FUSED | SMILE_FUSED | {"summary"}
@@ -126,6 +146,23 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     assert any(column.endswith("uar") for column in header)  # ...and its metrics
 
 
+def test_plots_diff_renders_offline(project):
+    """`dvc plots diff` against the last commit: every declared plot once, each rendered with no network."""
+    root, env = project
+    declared = json.loads(dvc(project, "plots", "diff", "HEAD", "--json"))["data"]
+    images = [r for plot in declared.values() for r in plot if r.get("type") == "image"]
+    assert images and len(images) == sum(len(plot) for plot in declared.values())  # static images only
+    assert "metrics/curves/handcrafted.png" in declared and "metrics/comparison.png" in declared
+    dvc(project, "plots", "diff", "HEAD", "-o", "review")
+    page = root / "review" / "index.html"
+    html = page.read_text()
+    assert "<script" not in html and "http" not in html.replace("http-equiv", "")  # nothing to fetch
+    browser = chromium()
+    if browser is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium): the page was checked as text only")
+    assert rendered_images(page, browser) == (len(images), len(images))
+
+
 def test_sequence_model_with_speaker_folds_then_predict(project):
     """A tiny attentive head over 2 leave-speakers-out folds, then predict with the saved model."""
     root, env = project
@@ -133,15 +170,13 @@ def test_sequence_model_with_speaker_folds_then_predict(project):
                  "-S", "train.sequence.hidden=8", "-S", "train.feature_sets=[handcrafted,logmel]",
                  "-S", "split.strategy=speaker_kfold", "-S", "split.folds=2")
     assert {"split", "train@handcrafted", "evaluate@handcrafted", "train@logmel", "summary"} <= stages_run(output)
-    metrics = json.loads((root / "metrics/handcrafted.json").read_text())
+    metrics = details(root, "handcrafted")
     assert metrics["classifier"] == "attentive" and metrics["protocol"]["split"] == "speaker_kfold"
     assert len(metrics["folds"]["per_fold"]) == 2 and metrics["n_test"] == 120  # every utterance tested once
     assert metrics["protocol"]["early_stopping"] == "validation UAR"
     curves = (root / "metrics/curves/handcrafted.csv").read_text().splitlines()
     assert curves[0].startswith("fold,candidate,step,epoch,train_loss") and len(curves) >= 3
     assert set(json.loads((root / "metrics/summary.json").read_text())) == {"handcrafted", "logmel"}
-    import sys
-
     import pandas as pd
 
     predictions = pd.read_csv(root / "metrics/predictions/handcrafted.csv")

@@ -63,3 +63,23 @@ def test_on_an_imbalanced_set_the_svm_decision_keeps_uar_where_calibrated_argmax
     plain = uar(truth, SVC(class_weight="balanced").fit(scaler.transform(X), y).predict(scaler.transform(test)))
     assert by_decision == pytest.approx(plain, abs=0.01)  # plain SVC.predict, up to its vote ties
     assert by_decision > by_probability + 0.1
+
+
+@pytest.mark.parametrize("model", ["svm", "random_forest", "hist_gb"])
+def test_a_saved_model_has_the_same_bytes_each_time_and_loads(model, tmp_path):
+    import skops.io
+
+    from vocalab.models.persist import POOLED_FILE, load_fold_model, save_fold_model
+    from vocalab.training import FittedModel
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 4)), np.repeat(["a", "b", "c"], 20)
+    config = from_mapping(TrainConfig, {"model": model}, section="train")
+    fits = [build_classifier(config).fit(X, y) for _ in range(2)]  # two objects: two sets of Python ids
+    raw = [skops.io.dumps(f) for f in fits]
+    assert raw[0] != raw[1]  # skops alone writes ids and times
+    for k, fitted in enumerate(fits):
+        save_fold_model(FittedModel(fitted, "pooled"), tmp_path / str(k))
+    assert (tmp_path / "0" / POOLED_FILE).read_bytes() == (tmp_path / "1" / POOLED_FILE).read_bytes()
+    loaded = load_fold_model(tmp_path / "0", "pooled", None, ["a", "b", "c"])
+    np.testing.assert_array_equal(loaded.predict_proba(X), fits[0].predict_proba(X))

@@ -88,14 +88,16 @@ class HandcraftedExtractor:
         self.sampling_rate = config.sample_rate
         # periodic Hann window, as scipy.signal.get_window("hann", n_fft) and librosa use
         n = np.arange(config.n_fft)
-        self.window = (0.5 - 0.5 * np.cos(2.0 * np.pi * n / config.n_fft)).astype(np.float32)
+        # tables are rounded to float32 once, so a last-bit difference of a CPU's cos or log
+        # kernels does not reach them; the arithmetic on them is float64
+        self.window = (0.5 - 0.5 * np.cos(2.0 * np.pi * n / config.n_fft)).astype(np.float32).astype(np.float64)
         # each FFT bin feeds at most two filters: a sparse product is ~2x faster than dense
         self.mel_basis_t = scipy.sparse.csc_matrix(
             mel_filterbank(sampling_rate=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
-                           fmin=config.fmin, fmax=config.fmax).T
+                           fmin=config.fmin, fmax=config.fmax).T.astype(np.float32).astype(np.float64)
         )
         dct = scipy.fft.dct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)
-        self.dct_t = np.ascontiguousarray(dct[: config.n_mfcc].T.astype(np.float32))
+        self.dct_t = np.ascontiguousarray(dct[: config.n_mfcc].T.astype(np.float32).astype(np.float64))
         self.feature_names = [f"mfcc_{i}" for i in range(config.n_mfcc)] + ["rms", "zcr"]
         self.dim = len(self.feature_names)
         self.frames_per_second = config.sample_rate / config.hop_length
@@ -123,8 +125,8 @@ class HandcraftedExtractor:
 
         Returns
         -------
-        np.ndarray [shape=(1 + n' // hop_length, n_mfcc + 2), dtype=float32]
-            ``n'`` is the length after resampling.
+        np.ndarray [shape=(1 + n' // hop_length, n_mfcc + 2), dtype=float64]
+            ``n'`` is the length after resampling; the store keeps float32.
         """
         y = resample(mono_signal(samples), orig_sr=sampling_rate, target_sr=self.sampling_rate)
         n_fft, hop = self.config.n_fft, self.config.hop_length
@@ -133,13 +135,16 @@ class HandcraftedExtractor:
         frames = np.lib.stride_tricks.sliding_window_view(y_const, n_fft)[::hop]
         n_frames = frames.shape[0]
 
-        log_mel = np.empty((n_frames, self.config.n_mels), dtype=np.float32)
-        rms = np.empty(n_frames, dtype=np.float32)
+        # float64 throughout, rounded to float32 once by the store: the order of float32 sums
+        # in SIMD kernels and BLAS differs between CPUs and thread counts, float64's error does
+        # not reach the float32 result, so every machine writes the same bytes
+        log_mel = np.empty((n_frames, self.config.n_mels), dtype=np.float64)
+        rms = np.empty(n_frames, dtype=np.float64)
         for start in range(0, n_frames, _BLOCK_FRAMES):
-            block = frames[start:start + _BLOCK_FRAMES]
+            block = frames[start:start + _BLOCK_FRAMES].astype(np.float64)
             spectrum = scipy.fft.rfft(block * self.window, axis=1)
             power = spectrum.real**2 + spectrum.imag**2
-            mel = np.asarray(power.astype(np.float32, copy=False) @ self.mel_basis_t)
+            mel = np.asarray(power @ self.mel_basis_t)
             log_mel[start:start + len(block)] = 10.0 * np.log10(np.maximum(mel, _AMIN))
             rms[start:start + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block) / n_fft)
         np.maximum(log_mel, log_mel.max() - _TOP_DB, out=log_mel)
@@ -155,7 +160,7 @@ class HandcraftedExtractor:
         counts = np.searchsorted(crossing_at, starts + n_fft) - np.searchsorted(crossing_at, starts + 1)
         zcr = counts / n_fft
 
-        out = np.empty((n_frames, self.dim), dtype=np.float32)
+        out = np.empty((n_frames, self.dim), dtype=np.float64)
         out[:, : self.config.n_mfcc] = mfcc
         out[:, -2] = rms
         out[:, -1] = zcr

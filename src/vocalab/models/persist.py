@@ -39,7 +39,52 @@ def save_fold_model(model: Any, folder: Path) -> None:
     else:
         import skops.io
 
-        skops.io.dump(model.model, folder / POOLED_FILE)
+        (folder / POOLED_FILE).write_bytes(canonical_skops(skops.io.dumps(model.model)))
+
+
+def canonical_skops(raw: bytes) -> bytes:
+    """A skops file whose bytes depend on the model only.
+
+    skops names each object by its Python ``id()`` (in ``schema.json`` and in the
+    names of its array files) and stamps the zip entries with the time of writing,
+    so two saves of the same model differ. Here ids are renumbered in the order the
+    schema lists them (objects shared stay shared), entries are stored uncompressed (no
+    dependence on the zlib version) with a fixed date, in a fixed order.
+    """
+    import io
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(raw)) as source:
+        schema = json.loads(source.read("schema.json"))
+        contents = {name: source.read(name) for name in source.namelist()}
+    new_ids: dict[int, int] = {}
+    renamed: dict[str, str] = {}  # array file: old name -> new name
+
+    def renumber(node: Any) -> Any:
+        if isinstance(node, list):
+            return [renumber(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: renumber(v) for k, v in node.items()}
+        if "__id__" in node:
+            out["__id__"] = new_ids.setdefault(node["__id__"], len(new_ids))
+            if "file" in node:
+                out["file"] = renamed[node["file"]] = f"{out['__id__']}.npy"
+        return out
+
+    files = {"schema.json": json.dumps(renumber(schema), sort_keys=True).encode()}
+    unknown = set(contents) - set(files) - set(renamed)
+    if unknown:
+        raise VocalabError(f"skops wrote entries this project cannot store reproducibly: {sorted(unknown)}.")
+    files.update({new: contents[old] for old, new in renamed.items()})
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as target:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            target.writestr(info, files[name])
+    return out.getvalue()
 
 
 def load_fold_model(folder: Path, kind: str, architecture: dict[str, Any] | None, classes: list[str]) -> Any:
