@@ -279,7 +279,7 @@ def main() -> None:
                         help="rewrite the table between this README's 'make bench' markers with this run's")
     parser.add_argument("--limit", type=int, default=None,
                         help="use the first N files only (default: all for handcrafted, 96 for wav2vec2, "
-                             "240 for vggish and opensmile)")
+                             "240 for vggish, 120 for opensmile)")
     parser.add_argument("--workers", type=int, default=None, help="default: all usable CPUs")
     parser.add_argument("--wav2vec2-dtypes", nargs="*", default=[],
                         help="extra wav2vec2 runs with these compute dtypes, e.g. bfloat16")
@@ -290,7 +290,7 @@ def main() -> None:
     workers = args.workers or default_workers()
     print(f"{os.cpu_count()} CPUs, {workers} worker(s)")
     for name in args.sets:
-        limit = args.limit or {"wav2vec2": 96, "vggish": 240, "opensmile": 240}.get(name)
+        limit = args.limit or {"wav2vec2": 96, "vggish": 240, "opensmile": 120}.get(name)
         subset = manifest.iloc[:limit] if limit else manifest
         print(f"{name}: {len(subset)} files, {subset['duration_s'].sum():.1f} s of audio")
         if name == "handcrafted":

@@ -89,12 +89,12 @@ class HandcraftedExtractor:
         # periodic Hann window, as scipy.signal.get_window("hann", n_fft) and librosa use
         n = np.arange(config.n_fft)
         # tables are rounded to float32 once, so a last-bit difference of a CPU's cos or log
-        # kernels does not reach them; the arithmetic on them is float64
-        self.window = (0.5 - 0.5 * np.cos(2.0 * np.pi * n / config.n_fft)).astype(np.float32).astype(np.float64)
+        # kernels does not reach them
+        self.window = (0.5 - 0.5 * np.cos(2.0 * np.pi * n / config.n_fft)).astype(np.float32)
         # each FFT bin feeds at most two filters: a sparse product is ~2x faster than dense
         self.mel_basis_t = scipy.sparse.csc_matrix(
             mel_filterbank(sampling_rate=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
-                           fmin=config.fmin, fmax=config.fmax).T.astype(np.float32).astype(np.float64)
+                           fmin=config.fmin, fmax=config.fmax).T.astype(np.float32)
         )
         dct = scipy.fft.dct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)
         self.dct_t = np.ascontiguousarray(dct[: config.n_mfcc].T.astype(np.float32).astype(np.float64))
@@ -135,27 +135,29 @@ class HandcraftedExtractor:
         frames = np.lib.stride_tricks.sliding_window_view(y_const, n_fft)[::hop]
         n_frames = frames.shape[0]
 
-        # float64 throughout, rounded to float32 once by the store: the order of float32 sums
-        # in SIMD kernels and BLAS differs between CPUs and thread counts, float64's error does
-        # not reach the float32 result, so every machine writes the same bytes
+        # Same bytes on every machine: the float32 steps here (window, FFT, power, the sparse mel
+        # product) are computed in a fixed order whatever the CPU; every sum whose order SIMD
+        # kernels or BLAS choose (log, the DCT, frame energies) is float64, and the store rounds
+        # the result to float32 once, below float64's last-bit differences
         log_mel = np.empty((n_frames, self.config.n_mels), dtype=np.float64)
-        rms = np.empty(n_frames, dtype=np.float64)
         for start in range(0, n_frames, _BLOCK_FRAMES):
-            block = frames[start:start + _BLOCK_FRAMES].astype(np.float64)
+            block = frames[start:start + _BLOCK_FRAMES]
             spectrum = scipy.fft.rfft(block * self.window, axis=1)
             power = spectrum.real**2 + spectrum.imag**2
-            mel = np.asarray(power @ self.mel_basis_t)
+            mel = np.asarray(power @ self.mel_basis_t, dtype=np.float64)
             log_mel[start:start + len(block)] = 10.0 * np.log10(np.maximum(mel, _AMIN))
-            rms[start:start + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block) / n_fft)
         np.maximum(log_mel, log_mel.max() - _TOP_DB, out=log_mel)
         mfcc = log_mel @ self.dct_t
+        # frame energies from a running sum (sequential, so in one order everywhere)
+        energy = np.concatenate([[0.0], np.cumsum(np.square(y_const, dtype=np.float64))])
+        starts = np.arange(n_frames) * hop
+        rms = np.sqrt(np.maximum(energy[starts + n_fft] - energy[starts], 0.0) / n_fft)
 
         # Zero crossings, librosa-style: |x| <= threshold counts as zero, zero counts as
         # positive, so a sample is "negative" iff x < -threshold. Edge padding repeats the
         # end samples and adds no crossing, so crossings are found on y and shifted by pad.
         negative = y < -_ZC_THRESHOLD
         crossing_at = np.flatnonzero(negative[1:] != negative[:-1]) + 1 + pad
-        starts = np.arange(n_frames) * hop
         # a frame counts crossings into its samples 1..n_fft-1 (not into its first sample)
         counts = np.searchsorted(crossing_at, starts + n_fft) - np.searchsorted(crossing_at, starts + 1)
         zcr = counts / n_fft
