@@ -2,6 +2,7 @@
 
 from vocalab import plots, stage
 from vocalab.manifest import read_manifest
+from vocalab.models.config import TrainConfig, check_feature_sets
 from vocalab.params import load_section
 from vocalab.splits import SplitConfig, assign_splits, fold_names, fold_view, split_summary
 
@@ -10,6 +11,8 @@ def main() -> None:
     args = stage.parse_args(__doc__, "manifest", "out", "metrics", "plot")
     config = load_section(SplitConfig, "split", args.params)
     manifest = read_manifest(args.manifest)
+    # every train@ stage follows this one: a feature set no stage makes is named here, not by DVC
+    check_feature_sets(load_section(TrainConfig, "train", args.params))
     splits = assign_splits(manifest, config)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     splits.to_csv(args.out, index=False)

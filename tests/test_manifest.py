@@ -34,6 +34,7 @@ def test_bad_files_are_rejected_with_reasons_never_dropped(tmp_path, monkeypatch
     (root / "03-01-05-01-01-01-01.wav").write_bytes(b"this is not audio")
     write_wav(root / "03-01-05-01-01-02-01.wav", np.array([0.1, np.nan, 0.2], dtype=np.float32), 16000, "FLOAT")
     write_wav(root / "take-2.wav", tone(200), 16000)
+    write_wav(root / "03-01-06-01-01-01-01.wav", tone(200, duration_s=0.05), 16000)
     write_wav(tmp_path / "raw" / "Actor_02" / "03-01-01-01-01-01-01.flac", tone(300), 16000, "PCM_16")
     (root / "notes.txt").write_text("session notes")
     candidates = scan_corpus(tmp_path / "raw", layout="ravdess", dataset="ravdess")
@@ -46,12 +47,13 @@ def test_bad_files_are_rejected_with_reasons_never_dropped(tmp_path, monkeypatch
         "03-01-03-01-01-01-01.wav": "silent",
         "03-01-05-01-01-01-01.wav": "unreadable",
         "03-01-05-01-01-02-01.wav": "non_finite",
+        "03-01-06-01-01-01-01.wav": "too_short",
         "take-2.wav": "unparseable_name",
         "03-01-01-01-01-01-01.flac": "duplicate_utt_id",
     }
     assert rejects["detail"].str.len().min() > 10
     summary = manifest_summary(manifest, rejects, n_other_files=count_other_files(tmp_path / "raw"))
-    assert summary["n_audio_files"] == 7 and summary["n_utterances"] == 1 and summary["n_rejected"] == 6
+    assert summary["n_audio_files"] == 8 and summary["n_utterances"] == 1 and summary["n_rejected"] == 7
     assert summary["n_other_files"] == 1
     assert summary["rejected_by_reason"]["unparseable_name"] == 1
 

@@ -145,3 +145,36 @@ def test_every_params_key_a_stage_reads_reruns_it():
     for name, spec in all_extractors().items():
         assert stages[f"extract_{name}"]["params"] == [spec.section], name
 
+
+def test_a_misspelled_section_is_named_with_a_suggestion(tmp_path):
+    from tests.conftest import REPO_ROOT
+
+    text = (REPO_ROOT / "params.yaml").read_text()
+    bad = tmp_path / "params.yaml"
+    bad.write_text(text.replace("\nfeatures:", "\nfeaturs:", 1))
+    with pytest.raises(ParamsError, match=r"unknown params section 'featurs'.*Did you mean 'features'"):
+        load_section(TrainConfig, "train", bad)
+    bad.write_text(text.replace("\n  wav2vec2:", "\n  wav2vc2:", 1))
+    with pytest.raises(ParamsError, match=r"unknown params section 'embeddings\.wav2vc2'.*'embeddings\.wav2vec2'"):
+        load_section(TrainConfig, "train", bad)
+
+
+def test_the_known_sections_are_those_the_stages_read():
+    from vocalab.features.registry import all_extractors
+    from vocalab.params import SECTIONS
+
+    sections = {"data", "split", "train"} | {spec.section for spec in all_extractors().values()}
+    assert {s.split(".")[0] for s in sections} == set(SECTIONS)
+    assert {tuple(sorted(s.split(".")[1] for s in sections if s.startswith(f"{top}.")))
+            for top, subs in SECTIONS.items() if subs} == {tuple(sorted(subs)) for subs in SECTIONS.values() if subs}
+
+
+def test_a_bad_worker_count_is_one_line_naming_the_variable(monkeypatch):
+    from vocalab.parallel import default_workers
+
+    for value in ("abc", "0", "-2", "1.5"):
+        monkeypatch.setenv("VOCALAB_WORKERS", value)
+        with pytest.raises(ParamsError, match=r"VOCALAB_WORKERS=.* is not a positive integer.*unset it"):
+            default_workers()
+    monkeypatch.setenv("VOCALAB_WORKERS", "3")
+    assert default_workers() == 3

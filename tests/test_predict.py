@@ -150,3 +150,26 @@ def test_a_foreign_skops_file_is_refused(trained, tmp_path, capsys):
     skops.io.dump(Pipeline([("f", FunctionTransformer(np.exp))]), tmp_path / "model" / "model.skops")
     assert main(["predict", str(root / "audio"), "--model", str(tmp_path / "model")]) == 2
     assert "predicts None, but its model.json lists ['high', 'low']" in capsys.readouterr().err
+
+
+def test_a_folder_with_unusable_files_predicts_the_rest_and_says_why(trained, tmp_path, capsys):
+    root, store, manifest, splits = trained
+    train(store, manifest, splits, TrainConfig(normalize="global"), tmp_path / "model")
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = folder / "good.wav"
+    good.write_bytes(open(manifest["path"].iloc[1], "rb").read())
+    (folder / "broken.wav").write_bytes(b"RIFF not really audio")
+    write_wav(folder / "zeros.wav", np.zeros(16000, np.float32), 16000)
+    write_wav(folder / "blip.wav", tone(440, duration_s=0.01), 16000)
+    table = predict([folder], tmp_path / "model").set_index("file")
+    assert table.loc[str(good), "label"] == manifest["label"].iloc[1] and table.loc[str(good), "problem"] == ""
+    assert table.loc[str(folder / "broken.wav"), "problem"].startswith("unreadable")
+    assert table.loc[str(folder / "zeros.wav"), "problem"].startswith("silent")
+    assert table.loc[str(folder / "blip.wav"), "problem"].startswith("too_short: ")
+    assert table.loc[str(folder / "blip.wav"), "label"] != table.loc[str(folder / "blip.wav"), "label"]  # NaN
+    model = str(tmp_path / "model")
+    assert main(["predict", str(folder), "--model", model]) == 0
+    out, err = capsys.readouterr()
+    assert "good.wav" in out and "zeros.wav" not in out and err.count("predict: no prediction for") == 3
+    assert main(["predict", str(folder), "--model", model, "--strict"]) == 2

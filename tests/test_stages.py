@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, tone, write_wav
 
 
 def run_stage(script, *args, cwd):
@@ -119,3 +119,70 @@ def test_downloaded_corpus_goes_through_download_and_manifest(tmp_path, monkeypa
                        "data/rejects.csv", "--metrics", "metrics/manifest.json", cwd=project)
     assert result.returncode == 0, result.stderr
     assert "4 utterances, 2 speakers, 0 rejected" in result.stdout
+
+
+def test_the_wrong_layout_writes_its_rejects_before_stopping(ravdess_tree, tmp_path):
+    (tmp_path / "params.yaml").write_text(f"data:\n  source: local\n  path: {ravdess_tree}\n  layout: crema_d\n")
+    assert run_stage("download.py", "--out", "data/raw", cwd=tmp_path).returncode == 0
+    result = run_stage("manifest.py", "--raw", "data/raw", "--out", "data/manifest.csv",
+                       "--rejects", "data/rejects.csv", "--metrics", "metrics/manifest.json", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no usable audio found for dataset 'crema_d' (24 file(s) rejected, 24 as unparseable_name" \
+        in result.stderr and "data.layout" in result.stderr and "data/rejects.csv" in result.stderr
+    rejects = (tmp_path / "data" / "rejects.csv").read_text().splitlines()
+    assert len(rejects) == 25 and rejects[0] == "path,utt_id,reason,detail"
+
+
+def test_a_bad_worker_count_stops_a_stage_in_one_line(ravdess_tree, tmp_path):
+    (tmp_path / "params.yaml").write_text(f"data:\n  source: local\n  path: {ravdess_tree}\n  layout: ravdess\n"
+                                          f"features: {{}}\n")
+    assert run_stage("download.py", "--out", "data/raw", cwd=tmp_path).returncode == 0
+    assert run_stage("manifest.py", "--raw", "data/raw", "--out", "data/manifest.csv", "--rejects", "data/r.csv",
+                     "--metrics", "m.json", cwd=tmp_path).returncode == 0
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "stages" / "extract.py"), "--extractor", "handcrafted",
+                             "--manifest", "data/manifest.csv", "--features", "data/features"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "VOCALAB_WORKERS": "abc"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "VOCALAB_WORKERS='abc' is not a positive integer" in result.stderr
+
+
+def test_links_and_hidden_files_of_a_corpus_are_counted_not_lost(ravdess_tree, tmp_path):
+    import json
+
+    (ravdess_tree / "Actor_01" / "03-01-08-01-01-01-01.wav").symlink_to(tmp_path / "gone.wav")  # dangling
+    (ravdess_tree / ".DS_Store").write_bytes(b"\0")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "03-01-08-01-02-01-05.wav").write_bytes(b"x")
+    (ravdess_tree / "Actor_05").symlink_to(elsewhere, target_is_directory=True)
+    (ravdess_tree / "README.txt").write_text("about the corpus")
+    (tmp_path / "params.yaml").write_text(f"data:\n  source: local\n  path: {ravdess_tree}\n  layout: ravdess\n")
+    assert run_stage("download.py", "--out", "data/raw", cwd=tmp_path).returncode == 0
+    result = run_stage("manifest.py", "--raw", "data/raw", "--out", "data/manifest.csv",
+                       "--rejects", "data/rejects.csv", "--metrics", "metrics/manifest.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 skipped when copied (broken_link, hidden, linked_folder" in result.stdout
+    summary = json.loads((tmp_path / "metrics" / "manifest.json").read_text())
+    assert summary["skipped_by_reason"] == {"broken_link": 1, "hidden": 1, "linked_folder": 1}
+    on_disk = sum(len(files) + sum(os.path.islink(os.path.join(d, x)) for x in dirs)
+                  for d, dirs, files in os.walk(ravdess_tree))
+    assert summary["n_audio_files"] + summary["n_other_files"] + summary["n_skipped"] == on_disk == 28
+
+
+def test_a_feature_set_no_stage_makes_is_named_before_training(tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    shutil.copy(REPO_ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    (tmp_path / "params.yaml").write_text("split: {}\ntrain:\n  feature_sets: [handcrafted, egemap]\n")
+    write_wav(tmp_path / "a.wav", tone(200), 16000)
+    (tmp_path / "data").mkdir()
+    pd.DataFrame({"utt_id": ["a"], "path": ["a.wav"], "dataset": ["d"], "speaker": ["s"], "label": ["x"],
+                  "duration_s": [1.0], "sample_rate": [16000], "channels": [1], "format": ["WAV"],
+                  "subtype": ["PCM_16"]}).to_csv(tmp_path / "data" / "manifest.csv", index=False)
+    result = run_stage("split.py", "--manifest", "data/manifest.csv", "--out", "s.csv",
+                       "--metrics", "m.json", "--plot", "p.png", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "'train.feature_sets' lists 'egemap', which no stage of dvc.yaml extracts" in result.stderr
+    assert "Did you mean 'egemaps'?" in result.stderr

@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--min-speaker-files", type=int, default=MIN_SPEAKER_FILES, metavar="N",
                          help=f"a speaker with fewer files is standardised with the average training speaker's "
                               f"statistics instead of their own (default {MIN_SPEAKER_FILES})")
+    predict.add_argument("--strict", action="store_true",
+                         help="exit 2 if any file gets no prediction (default: only if none does)")
     out = predict.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON records")
     out.add_argument("--csv", action="store_true", help="print CSV")
@@ -47,13 +49,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         min_speaker_files=args.min_speaker_files)
     except VocalabError as err:
         return report(err)
+    problems = table.loc[table["problem"] != "", ["file", "problem"]]
+    for _, row in problems.iterrows():
+        print(f"predict: no prediction for {row['file']}: {row['problem']}", file=sys.stderr)
+    if len(problems) == len(table):
+        return report(VocalabError(f"none of the {len(table)} file(s) could be predicted (reasons above)."))
     if args.json:
         print(json.dumps(table.to_dict(orient="records"), indent=2))
     elif args.csv:
         print(table.to_csv(index=False), end="")
     else:
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    return 0
+        print(table.drop(columns="problem").loc[table["problem"] == ""].to_string(
+            index=False, float_format=lambda v: f"{v:.3f}"))
+    return 2 if args.strict and len(problems) else 0
 
 
 if __name__ == "__main__":

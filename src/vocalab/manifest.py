@@ -34,7 +34,11 @@ UNREADABLE = "unreadable"
 EMPTY = "empty"
 SILENT = "silent"
 NON_FINITE = "non_finite"
+TOO_SHORT = "too_short"
 DUPLICATE = "duplicate_utt_id"
+
+#: shorter clips carry no prosody to speak of (and give one padded frame): rejected, not guessed at
+MIN_DURATION_S = 0.1
 
 
 def validate_manifest(manifest: pd.DataFrame, *, source: str = "manifest", check_files: bool = False) -> None:
@@ -96,14 +100,22 @@ def read_manifest(path: Path, *, check_files: bool = False) -> pd.DataFrame:
     return manifest
 
 
-def manifest_summary(manifest: pd.DataFrame, rejects: pd.DataFrame, *, n_other_files: int) -> dict[str, Any]:
-    """Counts for ``metrics/manifest.json``: what was found, kept and rejected (and why)."""
+def manifest_summary(manifest: pd.DataFrame, rejects: pd.DataFrame, *, n_other_files: int,
+                     skipped: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Counts for ``metrics/manifest.json``: what was found, kept, rejected and skipped (and why).
+
+    ``n_audio_files + n_other_files + n_skipped`` is every entry under the corpus root
+    that is not a plain folder: nothing goes uncounted.
+    """
+    skipped = pd.DataFrame(columns=["reason"]) if skipped is None else skipped
     return {
         "n_audio_files": int(len(manifest) + len(rejects)),
         "n_utterances": int(len(manifest)),
         "n_rejected": int(len(rejects)),
         "rejected_by_reason": dict(sorted(Counter(rejects["reason"]).items())),
         "n_other_files": int(n_other_files),
+        "n_skipped": int(len(skipped)),
+        "skipped_by_reason": dict(sorted(Counter(skipped["reason"]).items())),
         "n_speakers": int(manifest["speaker"].nunique()),
         "n_labels": int(manifest["label"].nunique()),
         "total_duration_s": round(float(manifest["duration_s"].sum()), 3),

@@ -14,8 +14,8 @@ from tqdm import tqdm
 from vocalab.audio import read_info, sample_blocks
 from vocalab.datasets.base import Candidate
 from vocalab.errors import AudioError, ManifestError
-from vocalab.manifest import (CORE_COLUMNS, DUPLICATE, EMPTY, NON_FINITE, REJECT_COLUMNS, SILENT, UNPARSEABLE,
-                              UNREADABLE, validate_manifest)
+from vocalab.manifest import (CORE_COLUMNS, DUPLICATE, EMPTY, MIN_DURATION_S, NON_FINITE, REJECT_COLUMNS, SILENT,
+                              TOO_SHORT, UNPARSEABLE, UNREADABLE, validate_manifest)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -50,6 +50,9 @@ def inspect_file(path: Path) -> tuple[dict[str, Any] | None, tuple[str, str] | N
         return None, (NON_FINITE, f"'{path}' holds NaN or infinite samples")
     if peak == 0.0:
         return None, (SILENT, f"'{path}' is digital silence (every sample is zero)")
+    if info.duration_s < MIN_DURATION_S:
+        return None, (TOO_SHORT, f"'{path}' lasts {info.duration_s * 1000:.0f} ms, under the "
+                                 f"{MIN_DURATION_S * 1000:.0f} ms a clip needs to carry prosody")
     return {
         "duration_s": round(info.duration_s, 6),
         "sample_rate": info.sample_rate,
@@ -57,6 +60,14 @@ def inspect_file(path: Path) -> tuple[dict[str, Any] | None, tuple[str, str] | N
         "format": info.format,
         "subtype": info.subtype,
     }, None
+
+
+class NoUsableAudio(ManifestError):
+    """Not one file of a corpus could be used; ``rejects`` says why for each."""
+
+    def __init__(self, message: str, rejects: pd.DataFrame) -> None:
+        super().__init__(message)
+        self.rejects = rejects
 
 
 def build_manifest(
@@ -100,17 +111,21 @@ def build_manifest(
             "speaker": cand.speaker, "label": cand.label, **fields, **cand.extras,
         })
     manifest = pd.DataFrame(rows)
+    rejects_df = pd.DataFrame(rejects, columns=REJECT_COLUMNS).sort_values("path", kind="stable").reset_index(drop=True)
     if manifest.empty:
-        raise ManifestError(
-            f"no usable audio found for dataset '{dataset}' "
-            f"({len(rejects)} file(s) rejected). Check data.path / data.layout and the rejects file."
-        )
+        common = ""
+        if len(rejects_df):
+            reason = rejects_df["reason"].value_counts().index[0]
+            example = rejects_df[rejects_df["reason"] == reason].iloc[0]
+            common = f", {int((rejects_df['reason'] == reason).sum())} as {reason}, e.g. {example['detail']}"
+        raise NoUsableAudio(
+            f"no usable audio found for dataset '{dataset}' ({len(rejects)} file(s) rejected{common}). "
+            f"Check data.path and data.layout.", rejects_df)
     extras = [c for c in manifest.columns if c not in CORE_COLUMNS]
     manifest = manifest[CORE_COLUMNS + extras].sort_values("utt_id", kind="stable")
     manifest = manifest.reset_index(drop=True)
-    rejects_df = pd.DataFrame(rejects, columns=REJECT_COLUMNS).sort_values("path", kind="stable")
     validate_manifest(manifest)
-    return manifest, rejects_df.reset_index(drop=True)
+    return manifest, rejects_df
 
 
 def merge_manifests(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -3,16 +3,42 @@
 from __future__ import annotations
 
 import os
+import sys
+
+from vocalab.errors import ParamsError
 
 
 def default_workers() -> int:
     """Worker processes: ``$VOCALAB_WORKERS`` if set, else the CPUs this process may use."""
     env = os.environ.get("VOCALAB_WORKERS")
     if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"VOCALAB_WORKERS={env!r} must be a positive integer.")
+        if not env.strip().isdigit() or int(env) < 1:
+            raise ParamsError(f"environment variable VOCALAB_WORKERS={env!r} is not a positive integer. "
+                              f"Set it to a number of worker processes (e.g. VOCALAB_WORKERS=2), or unset it "
+                              f"to use every CPU.")
         return int(env)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def die_with_parent() -> None:
+    """In a worker process: exit when the process that started it dies, even by ``kill -9``.
+
+    Without it, workers of a killed stage are re-parented and wait forever on a queue
+    nobody writes to. Linux only (``PR_SET_PDEATHSIG``); elsewhere a no-op.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)

@@ -252,7 +252,32 @@ def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ParamsError(f"params file '{path}' must hold a mapping of sections, got {data!r}.")
+    _check_sections(data, path)
     return data
+
+
+#: the sections of params.yaml (and the sub-sections of those that group others); a test keeps
+#: this in step with the extractors' registry
+SECTIONS: dict[str, tuple[str, ...] | None] = {
+    "data": None, "split": None, "features": None, "opensmile": None, "embeddings": ("wav2vec2", "vggish"),
+    "train": None,
+}
+
+
+def _check_sections(data: Mapping[str, Any], path: Path) -> None:
+    """A misspelled section (``featurs:``) is an error, not a section silently ignored."""
+    for name, value in data.items():
+        where, known = str(name), list(SECTIONS)
+        if name in SECTIONS:
+            if SECTIONS[name] is None or not isinstance(value, Mapping):
+                continue
+            unknown = [sub for sub in value if sub not in SECTIONS[name]]
+            if not unknown:
+                continue
+            where, known = f"{name}.{unknown[0]}", [f"{name}.{sub}" for sub in SECTIONS[name]]
+        hint = difflib.get_close_matches(where, known, n=1)
+        raise ParamsError(f"unknown params section '{where}' in '{path}'."
+                          + (f" Did you mean '{hint[0]}'?" if hint else f" Sections: {', '.join(known)}."))
 
 
 def load_section(cls: type[T], section: str, path: str | Path = DEFAULT_PARAMS_FILE) -> T:

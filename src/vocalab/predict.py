@@ -23,6 +23,7 @@ from vocalab.features.extraction import extract_files
 from vocalab.features.fusion import join_pooled
 from vocalab.features.registry import writer_of
 from vocalab.features.store import StoreMeta, pool_layers
+from vocalab.manifest_build import inspect_file
 from vocalab.metrics import argmax_labels
 from vocalab.models.normalize import MIN_SPEAKER_FILES, standardise_groups
 from vocalab.models.persist import load_speaker_reference
@@ -52,23 +53,36 @@ def extractor_for(meta: StoreMeta) -> Any:
 
 
 def _features(meta: StoreMeta, paths: list[Path], layer_pooling: str, sequences: bool,
-              cache: dict[str, Any]) -> Any:
-    """Pooled rows or frame sequences of ``paths``, as the store held them."""
+              cache: dict[str, Any]) -> tuple[Any, np.ndarray]:
+    """Pooled rows or frame sequences of ``paths``, as the store held them, and which files have any.
+
+    A file the extractor gives no frames (too short for it) has a row of zeros and
+    ``False`` in the returned mask; it gets no prediction.
+    """
     if meta.is_fused:
         parts = [_features(part, paths, layer_pooling, False, cache) for part in meta.components]
-        return join_pooled([p.astype(np.float32).astype(np.float64) for p in parts], list(meta.components))
+        values = join_pooled([p.astype(np.float32).astype(np.float64) for p, _ in parts], list(meta.components))
+        return values, np.logical_and.reduce([ok for _, ok in parts])
     key = repr((meta.feature_set, meta.params))
     if key not in cache:
         cache[key] = extract_files(extractor_for(meta), [str(p) for p in paths])[meta.feature_set]
     frames, lengths, pooled = cache[key]
-    empty = [str(p) for p, n in zip(paths, lengths) if n == 0]
-    if empty:
-        raise VocalabError(f"{meta.feature_set} gives no features for {empty[0]}"
-                           f"{f' and {len(empty) - 1} more' if len(empty) > 1 else ''} "
-                           f"(too short for this extractor). Give longer clips.")
+    ok = np.asarray(lengths) > 0
     if sequences:
-        return [np.asarray(f, dtype=np.float32) for f in np.split(frames, np.cumsum(lengths)[:-1])]
-    return pool_layers(pooled, meta, layer_pooling)
+        return [np.asarray(f, dtype=np.float32) for f in np.split(frames, np.cumsum(lengths)[:-1])], ok
+    return pool_layers(pooled, meta, layer_pooling), ok
+
+
+def usable_files(paths: list[Path]) -> tuple[list[Path], dict[Path, str]]:
+    """The files that pass the manifest's acceptance rules, and why each other one does not."""
+    usable, problems = [], {}
+    for path in paths:
+        _, reject = inspect_file(path)
+        if reject is None:
+            usable.append(path)
+        else:
+            problems[path] = f"{reject[0]}: {reject[1]}"
+    return usable, problems
 
 
 def speaker_groups(paths: list[Path], speaker: str | None, pattern: str | None) -> list[str | None]:
@@ -99,7 +113,12 @@ def speaker_groups(paths: list[Path], speaker: str | None, pattern: str | None) 
 
 def predict(inputs: Sequence[str | Path], model_dir: str | Path, *, speaker: str | None = None,
             speaker_pattern: str | None = None, min_speaker_files: int = MIN_SPEAKER_FILES) -> pd.DataFrame:
-    """``file, speaker, label, p_<class>...`` (and ``normalised_by``) for every audio file in ``inputs``.
+    """``file, speaker, label, p_<class>..., normalised_by, problem`` for every audio file in ``inputs``.
+
+    Every file passes the manifest's acceptance rules first (decodable, not empty, not
+    digital silence, finite, at least ``vocalab.manifest.MIN_DURATION_S`` long); a file that fails them,
+    or that the extractor gives no features, gets no label and says why in ``problem``,
+    while the other files are still predicted.
 
     A model trained with ``train.normalize: speaker`` standardises each speaker's
     features with that speaker's own statistics. Files are grouped into speakers by
@@ -114,27 +133,46 @@ def predict(inputs: Sequence[str | Path], model_dir: str | Path, *, speaker: str
         raise VocalabError(f"--min-speaker-files {min_speaker_files}: statistics need at least 2 files.")
     models, info = load_model(Path(model_dir))
     paths = audio_files(inputs)
+    groups_of = dict(zip(paths, speaker_groups(paths, speaker, speaker_pattern)))
+    usable, problems = usable_files(paths)
     labels = info.labels
-    is_sequence = info.is_sequence
-    values = _features(info.features, paths, info.train.layer_pooling, is_sequence, {})
-    groups = speaker_groups(paths, speaker, speaker_pattern)
+    rows = pd.DataFrame({"file": [str(p) for p in paths],
+                         "speaker": ["" if groups_of[p] is None else groups_of[p] for p in paths]})
+    if usable:
+        values, ok = _features(info.features, usable, info.train.layer_pooling, info.is_sequence, {})
+        for path in (p for p, good in zip(usable, ok) if not good):
+            problems[path] = f"no_features: {info.features.feature_set} gives no features for '{path}' " \
+                             f"(too short for this extractor)"
+        kept = [p for p, good in zip(usable, ok) if good]
+        values = [v for v, good in zip(values, ok) if good] if info.is_sequence else values[ok]
+        if kept:
+            rows = rows.merge(_predict_usable(models, info, Path(model_dir), kept, values,
+                                              [groups_of[p] for p in kept], min_speaker_files),
+                              on="file", how="left")
+    rows["problem"] = [problems.get(p, "") for p in paths]
+    return rows
+
+
+def _predict_usable(models: list, info: Any, model_dir: Path, paths: list[Path], values: Any,
+                    groups: list[str | None], min_speaker_files: int) -> pd.DataFrame:
+    """Labels and probabilities of the files that have features."""
     names = [str(p) for p in paths]
     speakers = ["" if g is None else g for g in groups]
     proba, scores, how = [], [], None
     for name, model in models:
         fold_values = values
         if info.train.normalize == "speaker":
-            reference = load_speaker_reference(fold_dir(Path(model_dir), name))
+            reference = load_speaker_reference(fold_dir(model_dir, name))
             fold_values, how = standardise_groups(values, groups, reference, min_files=min_speaker_files)
-        data = SplitData(np.array([""] * len(paths)), names, speakers, features=None if is_sequence else fold_values,
-                         sequences=fold_values if is_sequence else None)
+        data = SplitData(np.array([""] * len(paths)), names, speakers,
+                         features=None if info.is_sequence else fold_values,
+                         sequences=fold_values if info.is_sequence else None)
         proba.append(model.predict_proba(data))
         scores.append(model.decision_scores(data))
     # each fold model's own decision scores, averaged: with one model, exactly its decision
-    table = pd.DataFrame({"file": names, "speaker": speakers,
-                          "label": argmax_labels(np.mean(scores, axis=0), labels)})
+    table = pd.DataFrame({"file": names, "label": argmax_labels(np.mean(scores, axis=0), info.labels)})
     mean_proba = np.mean(proba, axis=0)
-    for k, label in enumerate(labels):
+    for k, label in enumerate(info.labels):
         table[f"p_{label}"] = np.round(mean_proba[:, k], 4)
     if how is not None:
         table["normalised_by"] = how

@@ -139,3 +139,61 @@ def test_wav2vec2_over_a_manifest_in_spawned_workers(small_manifest, tiny_wav2ve
     # pooled statistics come from the float32 frames, not from their float16 copy
     np.testing.assert_allclose(a.pooled[7], np.concatenate([direct.mean(0), direct.std(0)]), rtol=1e-5, atol=1e-6)
     assert a.meta.layers == (0, 1, 2) and a.meta.layer_dim == 32 and a.meta.pretrained is True
+
+
+class _Slow:
+    """A toy extractor that takes its time, so a run can be killed while its workers work."""
+
+    name, sampling_rate, feature_names, dim, frames_dtype = "slow", 16000, ["x"], 1, "float32"
+
+    def meta(self):
+        return {"feature_set": self.name, "feature_names": self.feature_names}
+
+    def extract(self, samples, sampling_rate):
+        import time
+
+        time.sleep(30)
+        return np.zeros((1, 1), np.float32)
+
+
+def test_workers_exit_when_a_killed_stage_dies(small_manifest, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    small_manifest.to_csv(tmp_path / "m.csv", index=False)
+    code = ("import pandas as pd, sys; from tests.features.test_extraction import _Slow; "
+            "from vocalab.features.extraction import extract_manifest; "
+            "extract_manifest(pd.read_csv(sys.argv[1]), _Slow(), sys.argv[2], workers=2, shard_size=1, "
+            "scratch_root=sys.argv[3], progress=False)")
+    from tests.conftest import REPO_ROOT
+
+    env = {**os.environ, "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'src'}"}
+    stage = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "m.csv"), str(tmp_path / "out"),
+                              str(tmp_path / "s")], env=env)
+    deadline = time.time() + 60
+    workers = []
+    while time.time() < deadline and len(workers) < 2:
+        workers = [p for p in psutil.Process(stage.pid).children(recursive=True) if "python" in p.name()]
+        time.sleep(0.2)
+    assert len(workers) >= 2, "the workers did not start"
+    time.sleep(1.0)  # past their start-up
+    os.kill(stage.pid, signal.SIGKILL)
+    stage.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    for process in alive:
+        process.kill()
+    assert not alive, f"{len(alive)} worker(s) outlived the killed stage"
+
+
+def test_scratch_of_other_parameters_does_not_accumulate(small_manifest, tmp_path):
+    scratch = tmp_path / "scratch"
+    (scratch / "handcrafted-0123456789abcdef").mkdir(parents=True)  # an interrupted run of other params
+    (scratch / "vggish-0123456789abcdef").mkdir()  # another extractor's: not ours to remove
+    extract_manifest(small_manifest, HandcraftedExtractor(HandcraftedConfig()), tmp_path / "out", workers=1,
+                     scratch_root=scratch, progress=False)
+    assert sorted(p.name for p in scratch.iterdir()) == ["vggish-0123456789abcdef"]

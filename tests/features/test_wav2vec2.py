@@ -287,3 +287,20 @@ def test_reduced_precision_keeps_the_first_norm_in_float32(tiny_wav2vec2):
     for a, b in zip(full.extract_batch(clips), half.extract_batch(clips)):
         assert np.abs(a - b).max() < 0.1 * np.abs(a).max()  # bfloat16 keeps ~3 significant digits
     assert seen and all(dtype == torch.float32 for dtype in seen)
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_a_weights_file_that_would_run_code_or_is_corrupt_is_refused_in_one_line(tiny_wav2vec2, tmp_path, suffix):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must not run",))
+
+    weights = tmp_path / f"weights{suffix}"
+    weights.write_bytes(pickle.dumps({"encoder.weight": Evil()}) if suffix == ".pt" else b"not safetensors")
+    (tmp_path / "config.json").write_text((tiny_wav2vec2 / "config.json").read_text())
+    with pytest.raises(WeightsError) as caught:
+        make(weights)
+    message = str(caught.value)
+    assert str(weights) in message and "weights_only=False" not in message and "\n" not in message

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+import pandas as pd
+
 #: Extensions read as audio; anything else under a corpus root is counted as "other".
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3"})
 
@@ -31,6 +33,21 @@ def iter_audio_files(root: Path) -> Iterator[Path]:
     for path in sorted(root.rglob("*")):
         if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
             yield path
+
+
+#: written by a local copy into data/raw: what was under the corpus root but not copied, and why
+SKIPPED_FILE = ".vocalab-skipped.csv"
+
+
+def read_skipped(root: Path) -> pd.DataFrame:
+    """Every ``SKIPPED_FILE`` under ``root`` (one per corpus copied), paths relative to ``root``."""
+    tables = []
+    for path in sorted(Path(root).rglob(SKIPPED_FILE)):
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        prefix = path.parent.relative_to(root).as_posix()
+        table["path"] = [f"{prefix}/{p}" if prefix != "." else p for p in table["path"]]
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["path", "reason", "detail"])
 
 
 def count_other_files(root: Path) -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 from tqdm import tqdm
 
+from vocalab.datasets.base import SKIPPED_FILE
 from vocalab.errors import ManifestError
 
 
@@ -23,10 +26,13 @@ def copy_corpus(source: Path, target: Path, *, progress: bool = True) -> int:
             f"data.path '{source}' overlaps the pipeline's corpus folder '{target}', which 'download' "
             f"empties first. Keep your corpus outside it (e.g. ~/corpora/ravdess)."
         )
-    files = [
-        p for p in sorted(source.rglob("*"))
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(source).parts)
-    ]
+    files, skipped = [], []
+    for path in sorted(source.rglob("*")):
+        reason = _skip_reason(path, source)
+        if reason is not None:
+            skipped.append((path.relative_to(source).as_posix(), *reason))
+        elif path.is_file():
+            files.append(path)
     if not files:
         raise ManifestError(f"data.path '{source}' holds no files. Point it at the corpus root.")
     if target.exists():
@@ -35,4 +41,26 @@ def copy_corpus(source: Path, target: Path, *, progress: bool = True) -> int:
         destination = target / path.relative_to(source)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, destination)
+    write_skipped(target, skipped)
     return len(files)
+
+
+def _skip_reason(path: Path, source: Path) -> tuple[str, str] | None:
+    """Why an entry under the corpus root is not copied (None: it is, or it is a plain folder)."""
+    if any(part.startswith(".") for part in path.relative_to(source).parts):
+        return ("hidden", "hidden files and folders are not part of a corpus") if not path.is_dir() else None
+    if path.is_symlink() and not path.exists():
+        return "broken_link", f"a link to '{os.readlink(path)}', which does not exist"
+    if path.is_symlink() and path.is_dir():
+        return "linked_folder", "links to folders are not followed: copy or move that folder under data.path"
+    if path.exists() and not path.is_file() and not path.is_dir():
+        return "not_a_file", "neither a file nor a folder (a pipe, socket or device)"
+    return None
+
+
+def write_skipped(target: Path, skipped: list[tuple[str, str, str]]) -> None:
+    """Record what was found under the corpus root but not copied, for the manifest's counts."""
+    if skipped:
+        table = pd.DataFrame(skipped, columns=["path", "reason", "detail"])
+        target.mkdir(parents=True, exist_ok=True)
+        table.to_csv(target / SKIPPED_FILE, index=False)

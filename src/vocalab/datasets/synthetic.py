@@ -32,7 +32,7 @@ from tqdm import tqdm
 from vocalab.datasets.config import SyntheticConfig
 from vocalab.datasets.ravdess import EMOTION_CODES, STATEMENTS, format_name
 from vocalab.espeak import Espeak, Prosody
-from vocalab.parallel import default_workers
+from vocalab.parallel import default_workers, die_with_parent
 
 # (variant, accent) per actor; odd actors male, even female, as in RAVDESS.
 _MALE = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "david", "john", "iven", "norbert"]
@@ -208,7 +208,8 @@ def generate(config: SyntheticConfig, root: Path, *, workers: int | None = None,
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["vocalab.datasets.synthetic"])
     rates = set()
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, max_tasks_per_child=1) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, max_tasks_per_child=1,
+                                initializer=die_with_parent) as pool:
         futures = [pool.submit(_render_to_file, *job) for job in jobs]
         for future in tqdm(cf.as_completed(futures), total=len(futures), desc="synthesise corpus",
                            unit="clip", disable=not progress):

@@ -44,7 +44,7 @@ from tqdm import tqdm
 from vocalab.audio import load_audio
 from vocalab.errors import AudioError
 from vocalab.features.store import pool, write_store
-from vocalab.parallel import default_workers
+from vocalab.parallel import default_workers, die_with_parent
 
 if TYPE_CHECKING:  # pandas is heavy to import in every worker process
     import pandas as pd
@@ -233,6 +233,7 @@ def _setup_threads(extractor: Extractor, n_workers: int) -> Any:
 
 
 def _init_worker(extractor: Extractor, n_workers: int) -> None:
+    die_with_parent()  # a killed stage leaves no worker behind
     # the extractor arrives once per worker (a torch model is loaded once, not per shard)
     _WORKER["extractor"] = extractor
     _WORKER["threads"] = _setup_threads(extractor, n_workers)
@@ -301,6 +302,11 @@ def extract_manifest(
         raise ValueError(f"{extractor.name} writes {len(outputs)} stores: pass out_dir as a mapping")
     meta = [o.meta for o in outputs]
     scratch = Path(scratch_root) / f"{extractor.name}-{_fingerprint(meta)}"
+    # shards of this extractor's other parameters are from runs that never finished (or whose outputs
+    # DVC restored from its run cache): they would only accumulate
+    for stale in Path(scratch_root).glob(f"{extractor.name}-*"):
+        if stale != scratch and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     scratch.mkdir(parents=True, exist_ok=True)
 
     shards = []

@@ -150,11 +150,23 @@ def _load_state_dict_file(path: str) -> dict[str, Any]:
     import torch
 
     if path.endswith(".safetensors"):
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(path, device="cpu")
-    # weights_only: a weights file cannot run code when it is read
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return load_file(path, device="cpu")
+        except (OSError, SafetensorError) as err:
+            raise WeightsError(f"weights file '{path}' is not a readable safetensors file ({err}). "
+                               f"Download or export it again.") from err
+    try:
+        # weights_only: a weights file cannot run code when it is read
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch's own text suggests weights_only=False: never pass that advice on
+        raise WeightsError(
+            f"weights file '{path}' is not a plain state dict of tensors ({type(err).__name__}): it is corrupt, "
+            f"or holds objects that would run code when loaded, which vocalab refuses. Export the weights with "
+            f"torch.save(model.state_dict(), path) or as .safetensors from a source you trust."
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

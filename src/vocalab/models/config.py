@@ -6,8 +6,10 @@ Plain dataclasses (no scikit-learn or torch), so reading the section costs nothi
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from vocalab.errors import ParamsError
@@ -171,3 +173,34 @@ def with_override(config: TrainConfig, override: dict[str, Any]) -> TrainConfig:
     section = config.model_section()
     updated = from_mapping(type(section), {**dataclasses.asdict(section), **override}, section="train.search")
     return dataclasses.replace(config, **{config.model_key: updated})
+
+
+def check_feature_sets(config: TrainConfig, pipeline: Path = Path("dvc.yaml")) -> None:
+    """Every name in ``train.feature_sets`` (and each fusion's parts) is a set the pipeline makes.
+
+    The sets the pipeline extracts are the ``data/features/<set>`` outputs of its stages
+    in ``pipeline``; the others are ``train.fusions``. Run by the split stage, which every
+    ``train@`` stage follows, so a misspelled set is named here instead of DVC stopping on
+    a missing folder.
+    """
+    import yaml
+
+    try:
+        stages = (yaml.safe_load(Path(pipeline).read_text(encoding="utf-8")) or {}).get("stages", {})
+    except (OSError, yaml.YAMLError):
+        return  # not run from a project: nothing to check against
+    extracted = {Path(out).name for stage in stages.values() if isinstance(stage, dict)
+                 for out in stage.get("outs", []) if isinstance(out, str) and out.startswith("data/features/")}
+    known = extracted | set(config.fusions)
+    for name, fusion in config.fusions.items():
+        for part in (fusion.a, fusion.b):
+            if part not in known:
+                raise ParamsError(f"params key 'train.fusions.{name}' joins '{part}', which no stage of {pipeline} "
+                                  f"extracts and no other fusion defines. Extracted sets: {', '.join(sorted(extracted))}.")
+    for name in config.feature_sets:
+        if name not in known:
+            hint = difflib.get_close_matches(name, sorted(known), n=1)
+            raise ParamsError(
+                f"params key 'train.feature_sets' lists '{name}', which no stage of {pipeline} extracts and "
+                f"train.fusions does not define." + (f" Did you mean '{hint[0]}'?" if hint else "")
+                + f" Sets: {', '.join(sorted(known))}.")

@@ -98,7 +98,10 @@ def load_fold_model(folder: Path, kind: str, architecture: dict[str, Any] | None
             state = torch.load(path, map_location="cpu", weights_only=True)
             module.load_state_dict(state)
         except Exception as err:  # an unpickling or shape error: say which file, and what to do
-            raise VocalabError(f"'{path}' is not a state dict of this model ({err}). Retrain: dvc repro train") from err
+            # torch's own text may suggest weights_only=False: never pass that advice on
+            reason = type(err).__name__ if "weights_only" in str(err) else str(err)
+            raise VocalabError(f"'{path}' is not a state dict of this model ({reason}); vocalab loads no file "
+                               f"that could run code. Retrain: dvc repro train") from None
         return module.eval()
     import skops.io
 
