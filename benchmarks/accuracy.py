@@ -20,52 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-COPIED = ["dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore", ".gitignore"]
-
-
-def _run(args: list[str], cwd: Path, env: dict[str, str], *, quiet: bool = False) -> None:
-    result = subprocess.run(args, cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None)
-    if result.returncode != 0:
-        sys.exit(f"accuracy: '{' '.join(args)}' failed in {cwd}" + (f":\n{result.stdout}" if quiet else ""))
-
-
-def scratch_project(workdir: Path) -> tuple[Path, dict[str, str]]:
-    """A copy of this project's pipeline and code in ``workdir`` (a git repo, as DVC wants)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    for name in COPIED:
-        source, target = ROOT / name, workdir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.rmtree(target, ignore_errors=True)
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": str(workdir / "src"), "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1"}
-    if not (workdir / ".git").is_dir():
-        for args in (["git", "init", "-q"], ["git", "config", "user.name", "vocalab accuracy"],
-                     ["git", "config", "user.email", "accuracy@vocalab.invalid"]):
-            _run(args, workdir, env)
-    return workdir, env
-
-
-def set_param(params: dict, dotted: str, value: object) -> None:
-    *parents, key = dotted.split(".")
-    for part in parents:
-        params = params.setdefault(part, {})
-    params[key] = value
-
+from bench_project import run, scratch_project, set_param
 
 def metrics_row(path: Path) -> dict:
     """Pooled UAR, macro-F1 and accuracy of ``metrics/<set>.json``, and the std of UAR over folds."""
@@ -90,7 +52,7 @@ def main() -> None:
         sys.exit(f"accuracy: corpus folder '{args.corpus}' does not exist. Give the root of a corpus on disk.")
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vocalab-accuracy-"))
-    root, env = scratch_project(workdir)
+    root, env = scratch_project(workdir, who="accuracy")
     params = yaml.safe_load((root / "params.yaml").read_text())
     for override in args.overrides:
         key, _, value = override.partition("=")
@@ -111,7 +73,7 @@ def main() -> None:
         set_param(params, "train.normalize", normalize)
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         print(f"accuracy: {', '.join(sets)} with {normalize} normalisation, {args.folds} speaker folds", flush=True)
-        _run([sys.executable, "-m", "dvc", "repro", *targets], root, env)
+        run([sys.executable, "-m", "dvc", "repro", *targets], root, env, name="accuracy")
         for name in sets:
             rows.append({"set": name, "normalize": normalize, **metrics_row(root / "metrics" / f"{name}.json")})
 

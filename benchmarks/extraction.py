@@ -33,6 +33,7 @@ from pathlib import Path
 
 import librosa
 import numpy as np
+from bench_project import rewrite_block
 
 from vocalab.features.extraction import extract_manifest
 from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
@@ -58,7 +59,7 @@ def vocalab_run(manifest, extractor, workers: int) -> tuple[float, Path]:
     """Seconds to build the store; the store is kept in a temp dir for comparisons."""
     tmp = Path(tempfile.mkdtemp(prefix="vocalab-bench-"))
     start = time.perf_counter()
-    extract_manifest(manifest, extractor, tmp / "store", workers=workers, scratch_root=tmp / "scratch",
+    extract_manifest(manifest, extractor, tmp / "store", workers=workers, cache_root=tmp / "scratch",
                      progress=False)
     return time.perf_counter() - start, tmp / "store"
 
@@ -85,16 +86,6 @@ def markdown_table() -> str:
         lines.append(f"| {row['set']} ({row['files']}, {row['audio_s']:.0f}) | {row['run']} | {row['rate']:.1f} | "
                      f"{row['ratio']:.2f}× |")
     return "\n".join(lines)
-
-
-def write_readme(path: Path, table: str, header: str) -> None:
-    """Replace the table between the README's markers with this run's."""
-    text = path.read_text(encoding="utf-8")
-    if README_START not in text or README_END not in text:
-        sys.exit(f"error: {path} has no '{README_START}' ... '{README_END}' block to regenerate.")
-    before, rest = text.split(README_START, 1)
-    after = rest.split(README_END, 1)[1]
-    path.write_text(f"{before}{README_START}\n{header}\n\n{table}\n{README_END}{after}", encoding="utf-8")
 
 
 def bench_handcrafted(manifest, params: Path, workers: int) -> None:
@@ -220,7 +211,7 @@ def bench_vggish(manifest, params: Path, workers: int) -> None:
         tmp = Path(tempfile.mkdtemp(prefix="vocalab-bench-"))
         start = time.perf_counter()
         extract_manifest(manifest, run_extractor, {"vggish": tmp / "vggish", "logmel": tmp / "logmel"},
-                         workers=n, scratch_root=tmp / "scratch", progress=False)
+                         workers=n, cache_root=tmp / "scratch", progress=False)
         seconds = time.perf_counter() - start
         store = FeatureStore(tmp / "vggish")
         worst = max(float(np.abs(store.sequence(u) - ref).max() / np.abs(ref).max())
@@ -261,7 +252,7 @@ def bench_opensmile(manifest, params: Path, workers: int) -> None:
         tmp = Path(tempfile.mkdtemp(prefix="vocalab-bench-"))
         start = time.perf_counter()
         extract_manifest(manifest, extractor, {name: tmp / name for name in ("egemaps", "compare")}, workers=n,
-                         scratch_root=tmp / "scratch", progress=False)
+                         cache_root=tmp / "scratch", progress=False)
         rows.append((f"vocalab, {n} worker(s), both levels per run" + (" (default)" if n == workers else ""),
                      time.perf_counter() - start))
         shutil.rmtree(tmp)
@@ -307,7 +298,7 @@ def main() -> None:
         header = (f"`make bench` on {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
                   f"{workers} worker(s), corpus of `{args.manifest}`; audio-seconds per second, same files, "
                   f"same process, after a warm-up:")
-        write_readme(args.readme, table, header)
+        rewrite_block(args.readme, README_START, README_END, f"{header}\n\n{table}")
         print(f"wrote the table into {args.readme}")
 
 

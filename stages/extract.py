@@ -4,6 +4,7 @@ from vocalab import stage
 from vocalab.features import registry
 from vocalab.features.extraction import extract_manifest
 from vocalab.manifest import read_manifest
+from vocalab.parallel import ParallelConfig
 from vocalab.params import load_section
 
 
@@ -16,7 +17,9 @@ def main() -> None:
     if hasattr(extractor, "describe"):
         print(f"{name}: {extractor.describe(manifest)}")
     store_meta = getattr(extractor, "store_meta", None)
+    engine = load_section(ParallelConfig, "parallel", args.params, optional=True)
     report = extract_manifest(manifest, extractor, {output: args.features / output for output in spec.outputs},
+                              backend=engine.backend, scheduler=engine.scheduler,
                               extra_meta=store_meta(manifest) if store_meta else None)
     print(report.line(name))
 

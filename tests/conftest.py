@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import http.server
 import os
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -17,6 +20,10 @@ import soundfile as sf
 # no test may reach a model hub or anything else outside this machine
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# feature caches and downloads of this test run go to a folder of its own, removed at the end
+_CACHE = tempfile.mkdtemp(prefix="vocalab-test-cache-")
+os.environ["VOCALAB_CACHE"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,98 +10,11 @@ too; package ``__init__`` files that hold only a docstring run no code and are l
 
 from __future__ import annotations
 
-import ast
 import re
 import shlex
 from pathlib import Path
 
-PACKAGE = "vocalab"
-
-
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
-def _imported_names(tree: ast.AST, module: str, is_package: bool) -> set[str]:
-    """Dotted names imported by a module (``from a import b`` gives ``a`` and ``a.b``)."""
-    names: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
-            return
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: resolve against this module's package
-                parts = module.split(".")
-                base = parts if is_package else parts[:-1]
-                base = base[:len(base) - node.level + 1]
-                source = ".".join(base + ([node.module] if node.module else []))
-            else:
-                source = node.module or ""
-            names.add(source)
-            names.update(f"{source}.{alias.name}" for alias in node.names)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(tree)
-    return names
-
-
-def _runs_code(path: Path) -> bool:
-    """False for a package ``__init__`` that holds only a docstring (and ``from __future__``)."""
-    body = ast.parse(path.read_text(encoding="utf-8")).body
-    for node in body:
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            continue
-        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
-            continue
-        return True
-    return False
-
-
-def module_file(src: Path, name: str) -> Path | None:
-    """The file of module ``name`` under ``src`` (a package's ``__init__.py``), or None."""
-    base = src.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def import_closure(src: Path, roots: list[Path], *, package: str = PACKAGE) -> set[Path]:
-    """Files under ``src/<package>`` that the scripts or modules ``roots`` import, transitively."""
-    seen: set[Path] = set()
-    todo = list(roots)
-    found: set[Path] = set()
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        if path.is_relative_to(src):
-            rel = path.relative_to(src).with_suffix("")
-            parts = list(rel.parts)
-            is_package = parts[-1] == "__init__"
-            module = ".".join(parts[:-1] if is_package else parts)
-        else:
-            module, is_package = "__main__", False
-        for name in _imported_names(ast.parse(path.read_text(encoding="utf-8")), module, is_package):
-            if name != package and not name.startswith(package + "."):
-                continue
-            parts = name.split(".")
-            for depth in range(1, len(parts) + 1):  # every package on the way runs its __init__
-                target = module_file(src, ".".join(parts[:depth]))
-                if target is None:
-                    continue
-                if target.name != "__init__.py" or _runs_code(target):
-                    found.add(target)
-                todo.append(target)
-    return found
+from vocalab.imports import PACKAGE, import_closure, module_file, runs_code
 
 
 def stage_roots(cmd: str, root: Path, src: Path) -> list[Path]:
@@ -126,7 +39,7 @@ def listed_code(deps: list[str], root: Path, src: Path) -> set[Path]:
             continue
         path = root / dep
         files |= set(path.rglob("*.py")) if path.is_dir() else {path}
-    return {f for f in files if f.name != "__init__.py" or _runs_code(f)}
+    return {f for f in files if f.name != "__init__.py" or runs_code(f)}
 
 
 def check_stages(stages: dict, root: Path, src: Path) -> dict[str, dict[str, list[str]]]:

@@ -82,8 +82,11 @@ def test_split_fractions_must_leave_training_data():
 
 
 def test_local_source_needs_an_existing_path(tmp_path):
-    with pytest.raises(ParamsError, match=r"'data\.path' is required when data\.source is 'local'"):
-        from_mapping(DataConfig, {"source": "local"}, section="data")
+    # download depends on the content of data.path, so DVC needs a folder there whatever the source
+    with pytest.raises(ParamsError, match=r"'data\.path' is empty: 'download' depends on the content"):
+        from_mapping(DataConfig, {"source": "local", "path": None}, section="data")
+    with pytest.raises(ParamsError, match=r"'data\.path' = '~/corpora/x' starts with '~', which DVC does not expand"):
+        from_mapping(DataConfig, {"path": "~/corpora/x"}, section="data")
     with pytest.raises(ParamsError, match=r"'data\.path' = .* is not a folder"):
         from_mapping(DataConfig, {"source": "local", "path": str(tmp_path / "nope")}, section="data")
     config = from_mapping(DataConfig, {"source": "local", "path": str(tmp_path)}, section="data")
@@ -163,7 +166,7 @@ def test_the_known_sections_are_those_the_stages_read():
     from vocalab.features.registry import all_extractors
     from vocalab.params import SECTIONS
 
-    sections = {"data", "split", "train"} | {spec.section for spec in all_extractors().values()}
+    sections = {"data", "split", "train", "parallel"} | {spec.section for spec in all_extractors().values()}
     assert {s.split(".")[0] for s in sections} == set(SECTIONS)
     assert {tuple(sorted(s.split(".")[1] for s in sections if s.startswith(f"{top}.")))
             for top, subs in SECTIONS.items() if subs} == {tuple(sorted(subs)) for subs in SECTIONS.values() if subs}
@@ -178,3 +181,13 @@ def test_a_bad_worker_count_is_one_line_naming_the_variable(monkeypatch):
             default_workers()
     monkeypatch.setenv("VOCALAB_WORKERS", "3")
     assert default_workers() == 3
+
+
+def test_the_parallel_section():
+    from vocalab.parallel import ParallelConfig
+
+    assert from_mapping(ParallelConfig, None, section="parallel") == ParallelConfig("local", None)
+    with pytest.raises(ParamsError, match=r"'parallel\.backend' = 'ray'"):
+        from_mapping(ParallelConfig, {"backend": "ray"}, section="parallel")
+    with pytest.raises(ParamsError, match=r"'parallel\.scheduler' is set but 'parallel\.backend' is 'local'"):
+        from_mapping(ParallelConfig, {"scheduler": "tcp://10.0.0.5:8786"}, section="parallel")

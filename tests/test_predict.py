@@ -37,7 +37,7 @@ def trained(tmp_path_factory):
     manifest = pd.DataFrame(rows)
     extractor = HandcraftedExtractor(HandcraftedConfig(n_mfcc=8))
     extract_manifest(manifest, extractor, root / "handcrafted", workers=1, progress=False,
-                     scratch_root=root / "scratch")
+                     cache_root=root / "scratch")
     store = FeatureStore(root / "handcrafted")
     splits = assign_splits(manifest, SplitConfig(seed=0))
     return root, store, manifest, splits

@@ -9,6 +9,7 @@ ffmpeg is needed.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from dataclasses import dataclass
@@ -210,3 +211,12 @@ def load_audio(path: str | Path, *, sampling_rate: int | None = None) -> tuple[n
     if sampling_rate is None:
         return mono, int(file_sr)
     return resample(mono, orig_sr=int(file_sr), target_sr=sampling_rate), sampling_rate
+
+
+def audio_hash(path: str | Path) -> str:
+    """BLAKE2b-128 of a file's bytes, as hex: the manifest's ``audio_hash``, and the key of feature cache entries."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

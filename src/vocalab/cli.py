@@ -1,4 +1,4 @@
-"""The ``vocalab`` command: ``vocalab predict FILE_OR_FOLDER --model data/models/<set>``."""
+"""The ``vocalab`` command: ``vocalab predict FILE_OR_FOLDER --model data/models/<set>``, ``vocalab cache [prune]``."""
 
 from __future__ import annotations
 
@@ -36,11 +36,45 @@ def _parser() -> argparse.ArgumentParser:
     out = predict.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON records")
     out.add_argument("--csv", action="store_true", help="print CSV")
+    cache = commands.add_parser(
+        "cache", help="the feature cache: its size, or prune it",
+        description="Extraction keeps each file's features in a cache keyed by the audio's content and the "
+                    "extractor's parameters and code, so a corpus that grows is extracted only where it grew. "
+                    "'vocalab cache' shows its size; 'vocalab cache prune' deletes what the last run of each "
+                    "extractor did not use (--all: everything). Location: $VOCALAB_CACHE/features "
+                    "(default ~/.cache/vocalab/features).")
+    cache.add_argument("action", nargs="?", choices=("show", "prune"), default="show")
+    cache.add_argument("--all", action="store_true", help="with prune: delete every entry")
     return parser
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n_bytes < 1000 or unit == "GB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1000
+    return ""
+
+
+def cache_command(action: str, everything: bool) -> int:
+    from vocalab.features import cache
+
+    root = cache.cache_root()
+    if action == "prune":
+        entries, freed = cache.prune(root, everything=everything)
+        print(f"cache: deleted {entries} entries ({_size(freed)}) from {root}")
+    rows = cache.usage(root)
+    print(f"cache: {root}: {sum(r.entries for r in rows)} entries, {_size(sum(r.bytes for r in rows))}")
+    for row in rows:
+        used = "used by the last run" if row.last_run else "not used by the last run"
+        print(f"  {row.extractor:<12} {row.fingerprint}  {row.entries:>7} entries  {_size(row.bytes):>9}  {used}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "cache":
+        return cache_command(args.action, args.all)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # predicting never downloads a model
     from vocalab.predict import predict
 

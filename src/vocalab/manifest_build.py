@@ -11,7 +11,7 @@ import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
-from vocalab.audio import read_info, sample_blocks
+from vocalab.audio import audio_hash, read_info, sample_blocks
 from vocalab.datasets.base import Candidate
 from vocalab.errors import AudioError, ManifestError
 from vocalab.manifest import (CORE_COLUMNS, DUPLICATE, EMPTY, MIN_DURATION_S, NON_FINITE, REJECT_COLUMNS, SILENT,
@@ -59,6 +59,7 @@ def inspect_file(path: Path) -> tuple[dict[str, Any] | None, tuple[str, str] | N
         "channels": info.channels,
         "format": info.format,
         "subtype": info.subtype,
+        "audio_hash": audio_hash(path),  # the file's content: feature caches are keyed by it, and DVC sees it change
     }, None
 
 

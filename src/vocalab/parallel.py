@@ -1,11 +1,26 @@
-"""How many worker processes to use."""
+"""Where and with how many workers extraction runs (the ``parallel`` params section)."""
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
+from typing import Literal
 
 from vocalab.errors import ParamsError
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    """``parallel``: the engine extraction runs on. It changes no number, so no stage depends on it."""
+
+    backend: Literal["local", "dask"] = "local"
+    scheduler: str | None = None  # dask only: a scheduler address (null: a LocalCluster of VOCALAB_WORKERS processes)
+
+    def check(self, section: str) -> None:
+        if self.scheduler is not None and self.backend != "dask":
+            raise ParamsError(f"params key '{section}.scheduler' is set but '{section}.backend' is "
+                              f"{self.backend!r}: set {section}.backend: dask to use a Dask scheduler.")
 
 
 def default_workers() -> int:

@@ -260,7 +260,7 @@ def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> dict[str, Any]:
 #: this in step with the extractors' registry
 SECTIONS: dict[str, tuple[str, ...] | None] = {
     "data": None, "split": None, "features": None, "opensmile": None, "embeddings": ("wav2vec2", "vggish"),
-    "train": None,
+    "train": None, "parallel": None,
 }
 
 
@@ -280,10 +280,13 @@ def _check_sections(data: Mapping[str, Any], path: Path) -> None:
                           + (f" Did you mean '{hint[0]}'?" if hint else f" Sections: {', '.join(known)}."))
 
 
-def load_section(cls: type[T], section: str, path: str | Path = DEFAULT_PARAMS_FILE) -> T:
-    """Read params.yaml and build the config of one (possibly dotted) section."""
+def load_section(cls: type[T], section: str, path: str | Path = DEFAULT_PARAMS_FILE, *,
+                 optional: bool = False) -> T:
+    """Read params.yaml and build the config of one (possibly dotted) section (``optional``: defaults if absent)."""
     data: Any = load_params(path)
     for part in section.split("."):
+        if optional and isinstance(data, Mapping) and part not in data:
+            return from_mapping(cls, None, section=section)
         if not isinstance(data, Mapping) or part not in data:
             raise ParamsError(
                 f"params section '{section}' is missing from '{path}'. "

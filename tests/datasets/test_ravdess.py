@@ -55,3 +55,27 @@ def test_local_copy_refuses_to_overlap_its_target(tmp_path):
     assert copy_corpus(tmp_path / "data" / "raw", tmp_path / "copy", progress=False) == 1
     with pytest.raises(ManifestError, match=r"holds no files"):
         copy_corpus(tmp_path / "empty-does-not-exist", tmp_path / "copy2", progress=False)
+
+
+def test_local_copy_is_a_sync_of_what_changed(tmp_path):
+    import os
+
+    from vocalab.datasets.local import copy_corpus
+
+    corpus, copy = tmp_path / "corpus", tmp_path / "raw"
+    for actor in (1, 2):
+        write_wav(corpus / f"Actor_{actor:02d}" / f"03-01-05-01-01-01-{actor:02d}.wav", tone(200 * actor), 16000)
+    assert copy_corpus(corpus, copy, progress=False) == 2
+    kept = copy / "Actor_01" / "03-01-05-01-01-01-01.wav"
+    before = os.stat(kept).st_ino, os.stat(kept).st_mtime_ns
+    (copy / "stray.wav").write_bytes(b"left by another corpus")
+    write_wav(corpus / "Actor_03" / "03-01-05-01-01-01-03.wav", tone(700), 16000)  # added
+    write_wav(corpus / "Actor_02" / "03-01-05-01-01-01-02.wav", tone(900, duration_s=1.5), 16000)  # replaced
+    os.utime(corpus / "Actor_02" / "03-01-05-01-01-01-02.wav", ns=(1, 1))
+    assert copy_corpus(corpus, copy, progress=False) == 3
+    assert (os.stat(kept).st_ino, os.stat(kept).st_mtime_ns) == before  # not copied again
+    assert not (copy / "stray.wav").exists()
+    for name in ("Actor_02/03-01-05-01-01-01-02.wav", "Actor_03/03-01-05-01-01-01-03.wav"):
+        assert (copy / name).read_bytes() == (corpus / name).read_bytes()
+    (corpus / "Actor_03" / "03-01-05-01-01-01-03.wav").unlink()  # removed: its copy and empty folder go
+    assert copy_corpus(corpus, copy, progress=False) == 2 and not (copy / "Actor_03").exists()

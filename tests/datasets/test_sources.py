@@ -32,8 +32,9 @@ def two_corpora(tmp_path):
 
 def config_for(ravdess, tess, **extra):
     return from_mapping(DataConfig, {
+        "path": str(ravdess.parent),  # the folder DVC watches: the local corpora lie under it
         "sources": [{"source": "local", "path": str(ravdess), "layout": "ravdess"},
-                    {"source": "local", "path": str(tess), "layout": "tess"}],
+                    {"source": "local", "path": tess.name, "layout": "tess"}],  # relative to data.path
         "label_map": LABEL_MAP, **extra}, section="data")
 
 
@@ -63,14 +64,22 @@ def test_a_label_the_map_does_not_cover_is_named_with_its_corpus(two_corpora, tm
         scan_corpora(config, tmp_path / "raw")
 
 
-def test_sources_params_are_checked(two_corpora):
+def test_sources_params_are_checked(two_corpora, tmp_path_factory):
     ravdess, _ = two_corpora
+    root = str(ravdess.parent)
     entry = {"source": "local", "path": str(ravdess), "layout": "ravdess"}
     with pytest.raises(ParamsError, match=r"names corpora \['ravdess', 'ravdess'\]; give each a different 'name'"):
-        from_mapping(DataConfig, {"sources": [entry, entry]}, section="data")
-    named = from_mapping(DataConfig, {"sources": [entry, {**entry, "name": "ravdess_b"}]}, section="data")
+        from_mapping(DataConfig, {"path": root, "sources": [entry, entry]}, section="data")
+    named = from_mapping(DataConfig, {"path": root, "sources": [entry, {**entry, "name": "ravdess_b"}]},
+                         section="data")
     assert [c.dataset for c in named.corpora()] == ["ravdess", "ravdess_b"]
     with pytest.raises(ParamsError, match=r"'data\.sources' lists the corpora, so leave 'data\.source'"):
         from_mapping(DataConfig, {"source": "local", "path": str(ravdess), "sources": [entry]}, section="data")
     with pytest.raises(ParamsError, match=r"'data\.sources\[0\]\.path' is required"):
-        from_mapping(DataConfig, {"sources": [{"source": "local"}]}, section="data")
+        from_mapping(DataConfig, {"path": root, "sources": [{"source": "local"}]}, section="data")
+    # a local corpus outside data.path would be invisible to DVC's dependency on data.path
+    elsewhere = str(tmp_path_factory.mktemp("elsewhere"))
+    with pytest.raises(ParamsError, match=r"'data\.sources\[0\]\.path' = .* is outside data\.path .* common parent"):
+        from_mapping(DataConfig, {"path": root, "sources": [{**entry, "path": elsewhere}]}, section="data")
+    with pytest.raises(ParamsError, match=r"'data\.sources\[0\]\.path' = 'nosuch' is not a folder under data\.path"):
+        from_mapping(DataConfig, {"path": root, "sources": [{**entry, "path": "nosuch"}]}, section="data")

@@ -13,7 +13,7 @@ import yaml
 
 from tests.conftest import REPO_ROOT
 
-COPIED = ["dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore", ".gitignore"]
+COPIED = ["dvc.yaml", "params.yaml", "corpus", "stages", "src", ".dvc/config", ".dvcignore", ".gitignore"]
 
 
 def run(args, cwd, env):

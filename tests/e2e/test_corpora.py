@@ -53,6 +53,13 @@ def test_folders_corpus_with_task_folders(tmp_path_factory):
     assert metrics["speaker_overlap"] is False and metrics["n_test_speakers"] == 4
     assert set(metrics["per_class"]) == {"hc", "pd"}
 
+    # the corpus's content is a dependency: a file replaced in place reruns the branch, not only a new data.path
+    assert "Data and pipelines are up to date" in dvc(project, "status", "download")
+    clip(corpus / "vowels/A/hc/AVPEPUDEAC0001a1.wav", 4242, pathological=True)
+    assert "download" in dvc(project, "status", "download")
+    output = dvc(project, "repro", "evaluate@handcrafted")
+    assert {"download", "manifest", "extract_handcrafted"} <= stages_run(output)
+
 
 def test_csv_corpus_with_mp4_and_its_own_split(tmp_path_factory):
     corpus = tmp_path_factory.mktemp("stress")

@@ -21,15 +21,14 @@ def small_manifest(tmp_path):
 
 def test_parallel_equals_serial_and_per_file(small_manifest, tmp_path):
     ex = HandcraftedExtractor(HandcraftedConfig())
-    scratch = tmp_path / "scratch"
     serial = extract_manifest(small_manifest, ex, tmp_path / "serial", workers=1, shard_size=2,
-                              scratch_root=scratch, progress=False)
-    extract_manifest(small_manifest, ex, tmp_path / "parallel", workers=2, shard_size=2,
-                     scratch_root=scratch, progress=False)
-    assert serial.n_utterances == 9 and serial.resumed_shards == 0
+                              cache_root=tmp_path / "cache1", progress=False)
+    parallel = extract_manifest(small_manifest, ex, tmp_path / "parallel", workers=2, shard_size=2,
+                                cache_root=tmp_path / "cache2", progress=False)
+    assert serial.n_utterances == 9 and serial.extracted == parallel.extracted == 9 and serial.cached == 0
     a, b = FeatureStore(tmp_path / "serial"), FeatureStore(tmp_path / "parallel")
-    np.testing.assert_array_equal(np.asarray(a.frames), np.asarray(b.frames))
-    np.testing.assert_array_equal(a.pooled, b.pooled)
+    for name in ("frames.npy", "offsets.npy", "pooled.npy", "utt_ids.txt", "meta.json"):
+        assert (a.root / name).read_bytes() == (b.root / name).read_bytes(), name
     assert a.utt_ids == small_manifest["utt_id"].tolist()
     from vocalab.audio import load_audio
 
@@ -37,39 +36,40 @@ def test_parallel_equals_serial_and_per_file(small_manifest, tmp_path):
     # the test process may use several BLAS threads: equal up to float32 summation order
     np.testing.assert_allclose(a.sequence("utt4"), ex.extract(samples, rate), rtol=1e-5, atol=1e-4)
     assert a.meta.params["n_mfcc"] == 13 and a.meta.pretrained is False
-    assert not scratch.exists()  # cleaned up after success
 
 
-def test_failure_names_the_file_and_a_rerun_resumes(small_manifest, tmp_path):
+def test_failure_names_the_file_and_a_rerun_keeps_what_was_done(small_manifest, tmp_path):
     ex = HandcraftedExtractor(HandcraftedConfig())
-    scratch = tmp_path / "scratch"
+    cache = tmp_path / "cache"
     broken = small_manifest["path"][5]
     good_bytes = open(broken, "rb").read()
     with open(broken, "wb") as handle:
         handle.write(b"corrupted")
     with pytest.raises(AudioError, match=r"utt5\.wav"):
         extract_manifest(small_manifest, ex, tmp_path / "out", workers=1, shard_size=2,
-                         scratch_root=scratch, progress=False)
-    assert len(list(scratch.rglob("shard-*.npz"))) == 2  # shards 0 and 1 were kept
+                         cache_root=cache, progress=False)
+    assert len(list(cache.rglob("*.entry"))) == 4  # the shards before the broken file were kept
     with open(broken, "wb") as handle:
         handle.write(good_bytes)
     report = extract_manifest(small_manifest, ex, tmp_path / "out", workers=1, shard_size=2,
-                              scratch_root=scratch, progress=False)
-    assert report.resumed_shards == 2
+                              cache_root=cache, progress=False)
+    assert (report.cached, report.extracted) == (4, 5)
     fresh = extract_manifest(small_manifest, ex, tmp_path / "fresh", workers=1, shard_size=2,
-                             scratch_root=tmp_path / "scratch2", progress=False)
-    assert fresh.resumed_shards == 0
-    np.testing.assert_array_equal(FeatureStore(tmp_path / "out").pooled, FeatureStore(tmp_path / "fresh").pooled)
+                             cache_root=tmp_path / "cache2", progress=False)
+    assert fresh.cached == 0
+    assert (tmp_path / "out/frames.npy").read_bytes() == (tmp_path / "fresh/frames.npy").read_bytes()
 
 
-def test_changed_params_do_not_reuse_shards(small_manifest, tmp_path):
-    scratch = tmp_path / "scratch"
-    (scratch).mkdir()
+def test_changed_params_miss_the_cache(small_manifest, tmp_path):
+    cache = tmp_path / "cache"
     extract_manifest(small_manifest, HandcraftedExtractor(HandcraftedConfig()), tmp_path / "a",
-                     workers=1, scratch_root=scratch, progress=False)
+                     workers=1, cache_root=cache, progress=False)
     report = extract_manifest(small_manifest, HandcraftedExtractor(HandcraftedConfig(n_mfcc=20)), tmp_path / "b",
-                              workers=1, scratch_root=scratch, progress=False)
-    assert report.resumed_shards == 0 and FeatureStore(tmp_path / "b").meta.dim == 22
+                              workers=1, cache_root=cache, progress=False)
+    assert report.cached == 0 and FeatureStore(tmp_path / "b").meta.dim == 22
+    again = extract_manifest(small_manifest, HandcraftedExtractor(HandcraftedConfig()), tmp_path / "c",
+                             workers=1, cache_root=cache, progress=False)
+    assert (again.cached, again.extracted) == (9, 0)
 
 
 class _Loud:
@@ -86,7 +86,7 @@ class _Loud:
 
 def test_frames_that_overflow_their_storage_type_name_the_file(small_manifest, tmp_path):
     with pytest.raises(AudioError, match=r"utt3\.wav': loud features exceed the range of float16.*float32"):
-        extract_manifest(small_manifest, _Loud(), tmp_path / "out", workers=1, scratch_root=tmp_path / "s",
+        extract_manifest(small_manifest, _Loud(), tmp_path / "out", workers=1, cache_root=tmp_path / "s",
                          progress=False)
 
 
@@ -109,14 +109,14 @@ class _Functionals:
 
 def test_an_extractor_with_functionals_stores_its_own_pooled_rows(small_manifest, tmp_path):
     extract_manifest(small_manifest, _Functionals(), tmp_path / "out", workers=2, shard_size=4,
-                     scratch_root=tmp_path / "s", progress=False)
+                     cache_root=tmp_path / "s", progress=False)
     store = FeatureStore(tmp_path / "out")
     assert store.meta.pooled == "functionals" and store.pooled.shape == (9, 2)
     np.testing.assert_allclose(store.pooled[:, 0], small_manifest["duration_s"], atol=1e-4)
     assert store.sequence("utt0").shape == (5, 1)
     with pytest.raises(AudioError, match=r"utt3\.wav': func pooled features contain NaN"):
         extract_manifest(small_manifest, _Functionals(broken_from=12000), tmp_path / "bad", workers=1,
-                         scratch_root=tmp_path / "s2", progress=False)
+                         cache_root=tmp_path / "s2", progress=False)
 
 
 def test_wav2vec2_over_a_manifest_in_spawned_workers(small_manifest, tiny_wav2vec2, tmp_path):
@@ -125,9 +125,9 @@ def test_wav2vec2_over_a_manifest_in_spawned_workers(small_manifest, tiny_wav2ve
 
     ex = Wav2Vec2Extractor(Wav2Vec2ExtractorConfig(model=str(tiny_wav2vec2), init="pretrained", layers="all"))
     serial = extract_manifest(small_manifest, ex, tmp_path / "serial", workers=1, shard_size=4,
-                              scratch_root=tmp_path / "s", progress=False)
+                              cache_root=tmp_path / "s", progress=False)
     extract_manifest(small_manifest, ex, tmp_path / "parallel", workers=2, shard_size=4,
-                     scratch_root=tmp_path / "s", progress=False)
+                     cache_root=tmp_path / "s", progress=False)
     assert serial.n_utterances == 9
     a, b = FeatureStore(tmp_path / "serial"), FeatureStore(tmp_path / "parallel")
     assert a.frames.dtype == np.float16 and a.pooled.dtype == np.float32 and a.frames.shape[1] == 96
@@ -169,7 +169,7 @@ def test_workers_exit_when_a_killed_stage_dies(small_manifest, tmp_path):
     code = ("import pandas as pd, sys; from tests.features.test_extraction import _Slow; "
             "from vocalab.features.extraction import extract_manifest; "
             "extract_manifest(pd.read_csv(sys.argv[1]), _Slow(), sys.argv[2], workers=2, shard_size=1, "
-            "scratch_root=sys.argv[3], progress=False)")
+            "cache_root=sys.argv[3], progress=False)")
     from tests.conftest import REPO_ROOT
 
     env = {**os.environ, "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'src'}"}
@@ -188,12 +188,3 @@ def test_workers_exit_when_a_killed_stage_dies(small_manifest, tmp_path):
     for process in alive:
         process.kill()
     assert not alive, f"{len(alive)} worker(s) outlived the killed stage"
-
-
-def test_scratch_of_other_parameters_does_not_accumulate(small_manifest, tmp_path):
-    scratch = tmp_path / "scratch"
-    (scratch / "handcrafted-0123456789abcdef").mkdir(parents=True)  # an interrupted run of other params
-    (scratch / "vggish-0123456789abcdef").mkdir()  # another extractor's: not ours to remove
-    extract_manifest(small_manifest, HandcraftedExtractor(HandcraftedConfig()), tmp_path / "out", workers=1,
-                     scratch_root=scratch, progress=False)
-    assert sorted(p.name for p in scratch.iterdir()) == ["vggish-0123456789abcdef"]

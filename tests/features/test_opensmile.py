@@ -69,7 +69,7 @@ def test_over_a_manifest_short_clips_are_left_out_and_counted(extractor, tmp_pat
         rows.append({"utt_id": f"u{i}", "path": str(path), "duration_s": duration})
     manifest = pd.DataFrame(rows)
     report = extract_manifest(manifest, extractor, {"egemaps": tmp_path / "egemaps", "compare": tmp_path / "compare"},
-                              workers=2, shard_size=1, scratch_root=tmp_path / "scratch", progress=False)
+                              workers=2, shard_size=1, cache_root=tmp_path / "scratch", progress=False)
     assert report.absent == {"egemaps": 1, "compare": 1}
     store = FeatureStore(tmp_path / "egemaps")
     assert store.utt_ids == ["u0", "u2"] and store.meta.absent_utt_ids == ("u1",)

@@ -392,7 +392,7 @@ def test_dropped_short_clips_are_counted_from_store_to_metrics(short_and_long_co
     assert short == ["s0_calm_0", "s0_angry_0", "s3_calm_0", "s3_angry_0"]
     dirs = {"vggish": tmp_path / "vggish", "logmel": tmp_path / "logmel"}
     report = extract_manifest(
-        manifest, make(short_clips="drop"), dirs, workers=1, scratch_root=tmp_path / "scratch", progress=False,
+        manifest, make(short_clips="drop"), dirs, workers=1, cache_root=tmp_path / "scratch", progress=False,
         extra_meta={"vggish": {"short_clips": {"policy": "drop", "utt_ids": short}}},
     )
     assert report.absent == {"vggish": 4, "logmel": 0}
@@ -431,7 +431,7 @@ def test_spawned_workers_give_what_one_process_gives(short_and_long_corpus, tmp_
     extractor = make()
     for name, workers in (("serial", 1), ("parallel", 2)):
         extract_manifest(manifest, extractor, {"vggish": tmp_path / name / "v", "logmel": tmp_path / name / "l"},
-                         workers=workers, shard_size=5, scratch_root=tmp_path / "scratch", progress=False)
+                         workers=workers, shard_size=5, cache_root=tmp_path / "scratch", progress=False)
     for store in ("v", "l"):
         a, b = FeatureStore(tmp_path / "serial" / store), FeatureStore(tmp_path / "parallel" / store)
         assert a.utt_ids == b.utt_ids == manifest["utt_id"].tolist()

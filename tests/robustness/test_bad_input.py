@@ -125,6 +125,11 @@ PARAMS = {
     "VGGish unknown short-clip policy": (VGGishExtractorConfig, "embeddings.vggish", {"short_clips": "skip"},
                                          r"'embeddings\.vggish\.short_clips' = 'skip'"),
     "unknown layout": (DataConfig, "data", {"source": "synthetic", "layout": "ravdes"}, r"Did you mean 'ravdess'"),
+    "corpus path left empty": (DataConfig, "data", {"path": None}, r"'data\.path' is empty"),
+    "corpus path with a tilde": (DataConfig, "data", {"source": "local", "path": "~/corpora/ravdess"},
+                                 r"'data\.path' = '~/corpora/ravdess' starts with '~'"),
+    "merged corpus outside data.path": (DataConfig, "data", {"path": "corpus", "sources": [
+        {"source": "local", "path": "/", "layout": "ravdess"}]}, r"'data\.sources\[0\]\.path' = '/' is outside"),
     "unknown split strategy": (SplitConfig, "split", {"strategy": "speakers"}, r"'split\.strategy' = 'speakers'"),
     "split leaves no training data": (SplitConfig, "split", {"test_fraction": 0.6, "validation_fraction": 0.4},
                                       r"leave nothing to train on"),

@@ -23,6 +23,10 @@ class SyntheticConfig:
     seed: int = bounded(0, ge=0)
 
 
+#: ``data.path`` when no local corpus is used: the project's own (empty) corpus folder; DVC needs a folder
+#: there because ``download`` depends on the content of ``data.path``
+WATCHED_DEFAULT = "corpus"
+
 #: corpora that ``download`` can fetch (``data.source: <name>``); their layout has the same name
 DOWNLOADABLE = ("ravdess", "crema_d", "emodb", "tess")
 
@@ -65,11 +69,6 @@ class CorpusConfig:
                     f"params key '{section}.path' is required when {section}.source is 'local': "
                     f"set it to the folder holding your corpus (e.g. a RAVDESS 'Actor_01..24' tree)."
                 )
-            if not Path(self.path).expanduser().is_dir():
-                raise ParamsError(
-                    f"params key '{section}.path' = {self.path!r} is not a folder. "
-                    f"Point it at the corpus root on disk."
-                )
 
     @property
     def corpus_layout(self) -> str:
@@ -96,22 +95,58 @@ class CorpusConfig:
 class DataConfig(CorpusConfig):
     """``data``: the corpus (or ``sources``, several merged), what to predict, the label map."""
 
+    path: str | None = WATCHED_DEFAULT
     target: str | None = None
     label_map: dict[str, str | None] = field(default_factory=dict)
     sources: tuple[CorpusConfig, ...] = ()
     synthetic: SyntheticConfig = nested(SyntheticConfig)
 
     def check(self, section: str) -> None:
+        self._check_watched(section)
         if not self.sources:
             super().check(section)
             return
-        if (self.source, self.path, self.url) != ("synthetic", None, None):
-            raise ParamsError(f"params key '{section}.sources' lists the corpora, so leave '{section}.source', "
-                              f"'.path' and '.url' unset: configure each corpus in its entry of the list.")
+        if (self.source, self.url) != ("synthetic", None):
+            raise ParamsError(f"params key '{section}.sources' lists the corpora, so leave '{section}.source' "
+                              f"and '.url' unset: configure each corpus in its entry of the list.")
         names = [c.dataset for c in self.sources]
         if len(set(names)) != len(names):
             raise ParamsError(f"params key '{section}.sources' names corpora {names}; give each a different "
                               f"'name' so their speakers cannot collide.")
+        root = Path(self.path).resolve()
+        for i, corpus in enumerate(self.sources):
+            if corpus.source == "local" and corpus.path is not None:
+                where = self.local_path(corpus).resolve()
+                if where != root and root not in where.parents:
+                    raise ParamsError(
+                        f"params key '{section}.sources[{i}].path' = {corpus.path!r} is outside {section}.path "
+                        f"{self.path!r}, the folder whose content 'download' depends on, so DVC would not see "
+                        f"its files change. Set {section}.path to a folder holding every local corpus (their "
+                        f"common parent) and give each entry's path relative to it.")
+                if not where.is_dir():
+                    raise ParamsError(f"params key '{section}.sources[{i}].path' = {corpus.path!r} is not a folder "
+                                      f"under {section}.path {self.path!r}. Point it at that corpus's root.")
+
+    def _check_watched(self, section: str) -> None:
+        """``data.path`` is a DVC dependency of ``download`` (its content), so it must be a folder DVC can find."""
+        fix = (f"Set it to your corpus folder as a full path (or a path inside the project); the default, "
+               f"'{WATCHED_DEFAULT}', is the project's own empty corpus folder, used when the corpus is "
+               f"generated or downloaded.")
+        if self.path is None or not str(self.path).strip():
+            raise ParamsError(f"params key '{section}.path' is empty: 'download' depends on the content of this "
+                              f"folder. {fix}")
+        if str(self.path).startswith("~"):
+            raise ParamsError(f"params key '{section}.path' = {self.path!r} starts with '~', which DVC does not "
+                              f"expand in a dependency. {fix}")
+        uses_it = self.source == "local" or any(c.source == "local" for c in self.sources)
+        if uses_it and not Path(self.path).is_dir():
+            raise ParamsError(f"params key '{section}.path' = {self.path!r} is not a folder. {fix}")
+
+    def local_path(self, corpus: CorpusConfig) -> Path:
+        """Where a local corpus is: ``data.path`` itself, or an entry of ``sources`` (relative to ``data.path``)."""
+        if corpus is self or not self.sources:
+            return Path(self.path)
+        return Path(self.path) / corpus.path
 
     def corpora(self) -> list[CorpusConfig]:
         """Each corpus with its folder under data/raw ('' for a single corpus)."""

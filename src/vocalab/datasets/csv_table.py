@@ -25,7 +25,7 @@ from vocalab.errors import ManifestError
 
 #: manifest columns a CSV column may not overwrite
 _RESERVED = {"utt_id", "path", "dataset", "speaker", "label", "duration_s", "sample_rate", "channels", "format",
-             "subtype", "given_split", "speaker_known"}
+             "subtype", "audio_hash", "given_split", "speaker_known"}
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,19 @@ from vocalab.errors import ManifestError
 
 
 def copy_corpus(source: Path, target: Path, *, progress: bool = True) -> int:
-    """Replace ``target`` with a copy of every non-hidden file under ``source``.
+    """Make ``target`` a copy of every non-hidden file under ``source``; returns the number of files.
 
     A copy, not a link: DVC then versions exactly what was used, and the user's
-    original files are never touched by the cache. Returns the number of files.
+    original files are never touched by the cache. The copy is a sync: a file whose
+    size and modification time match its copy is not copied again, and a file no
+    longer in ``source`` is removed, so a corpus that grew by 1 % costs 1 % to bring in.
     """
     source = Path(source).expanduser().resolve()
     resolved_target = Path(target).resolve()
     if resolved_target == source or source in resolved_target.parents or resolved_target in source.parents:
         raise ManifestError(
             f"data.path '{source}' overlaps the pipeline's corpus folder '{target}', which 'download' "
-            f"empties first. Keep your corpus outside it (e.g. ~/corpora/ravdess)."
+            f"empties first. Keep your corpus outside it (e.g. /data/corpora/ravdess)."
         )
     files, skipped = [], []
     for path in sorted(source.rglob("*")):
@@ -35,14 +37,33 @@ def copy_corpus(source: Path, target: Path, *, progress: bool = True) -> int:
             files.append(path)
     if not files:
         raise ManifestError(f"data.path '{source}' holds no files. Point it at the corpus root.")
-    if target.exists():
-        shutil.rmtree(target)
+    wanted = {path.relative_to(source) for path in files}
+    if target.is_dir():
+        for old in sorted(target.rglob("*"), reverse=True):  # files before their folders
+            rel = old.relative_to(target)
+            if old.is_symlink() or (old.is_file() and rel not in wanted):
+                old.unlink()
+            elif old.is_dir() and not any(old.iterdir()):
+                old.rmdir()
+    elif target.exists():
+        target.unlink()
     for path in tqdm(files, desc="copy corpus", unit="file", disable=not progress):
         destination = target / path.relative_to(source)
+        if _same_file(path, destination):
+            continue
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, destination)
     write_skipped(target, skipped)
     return len(files)
+
+
+def _same_file(source: Path, copy: Path) -> bool:
+    """Whether ``copy`` is an earlier copy of ``source`` (same size and modification time; copy2 keeps it)."""
+    try:
+        a, b = source.stat(), copy.stat()
+    except FileNotFoundError:
+        return False
+    return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns
 
 
 def _skip_reason(path: Path, source: Path) -> tuple[str, str] | None:

@@ -7,6 +7,7 @@ the speaker-independent split stays speaker-independent across them.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from vocalab.datasets.config import CorpusConfig, DataConfig
@@ -21,7 +22,8 @@ def put_corpus(corpus: CorpusConfig, config: DataConfig, target: Path) -> str:
     if corpus.source == "local":
         from vocalab.datasets.local import copy_corpus
 
-        return f"copied {copy_corpus(Path(corpus.path), target)} files from {corpus.path} to {target}"
+        where = config.local_path(corpus)
+        return f"copied {copy_corpus(where, target)} files from {where} to {target}"
     from vocalab.datasets.download import download_archive, extract_archive
 
     archive = corpus.archive()
@@ -30,4 +32,22 @@ def put_corpus(corpus: CorpusConfig, config: DataConfig, target: Path) -> str:
 
 
 def put_corpora(config: DataConfig, out: Path) -> list[str]:
-    return [put_corpus(corpus, config, out / config.raw_folder(corpus)) for corpus in config.corpora()]
+    """Each corpus into its folder of ``out``; what ``out`` held for other corpora is removed.
+
+    ``out`` persists between runs (DVC keeps it), so a local corpus is synced, not
+    copied again whole; a generated or downloaded one replaces its folder.
+    """
+    out = Path(out)
+    corpora = config.corpora()
+    if config.sources and out.is_dir():
+        wanted = {config.raw_folder(corpus) for corpus in corpora}
+        for entry in out.iterdir():
+            if entry.name not in wanted:
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    done = []
+    for corpus in corpora:
+        target = out / config.raw_folder(corpus)
+        if corpus.source != "local" and target.exists():
+            shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
+        done.append(put_corpus(corpus, config, target))
+    return done

@@ -1,4 +1,4 @@
-"""Run a feature extractor over a manifest: parallel, with a progress bar, resumable.
+"""Run a feature extractor over a manifest: plan, execute, assemble.
 
 The extractor is any picklable object with ``name``, ``sampling_rate``,
 ``feature_names``, ``dim``, ``frames_dtype``, ``meta()`` and a pure
@@ -15,42 +15,38 @@ frames' mean and std. An output with no frames for an
 utterance leaves that utterance out of its store, and the store's meta lists it
 under ``absent_utt_ids``: nothing goes missing unrecorded.
 
-This module owns all file I/O:
-each file is decoded and resampled once, in a worker process, and results are
-written as shards to a scratch folder keyed by the extractor's parameters, so an
-interrupted run picks up where it stopped. The final store is assembled from the
-shards and the scratch folder is removed.
+Three steps, each with one job:
+
+1. **plan**: each manifest row's cache key (its audio's content hash, under the
+   extractor's fingerprint, :mod:`.cache`); the files whose key is not cached are the work.
+2. **execute**: a backend (:mod:`.backends`: a local process pool, or Dask) decodes
+   and extracts the work in shards; each result becomes one cache entry per file,
+   written atomically with a checksum. An interrupted run keeps what it finished.
+3. **assemble**: cache entries are streamed in manifest order into the store, so the
+   store is a function of the manifest and the cache alone: a warm run and a cold
+   run write the same bytes.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
-import hashlib
-import json
-import multiprocessing
-import os
-import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from vocalab.audio import load_audio
-from vocalab.errors import AudioError
-from vocalab.features.store import pool, write_store
-from vocalab.parallel import default_workers, die_with_parent
+from vocalab.audio import audio_hash, load_audio
+from vocalab.errors import AudioError, FeatureStoreError
+from vocalab.features.cache import Entry, FeatureCache, cache_root, code_version, fingerprint
+from vocalab.features.store import Output, pool, write_store
+from vocalab.parallel import default_workers
 
 if TYPE_CHECKING:  # pandas is heavy to import in every worker process
     import pandas as pd
-
-DEFAULT_SCRATCH = Path("data/.scratch")
-
 
 class Extractor(Protocol):
     name: str
@@ -62,16 +58,6 @@ class Extractor(Protocol):
     def meta(self) -> dict[str, Any]: ...
 
     def extract(self, samples: np.ndarray, sampling_rate: int) -> np.ndarray: ...
-
-
-@dataclass(frozen=True)
-class Output:
-    """One feature store that an extractor writes."""
-
-    name: str
-    dim: int
-    frames_dtype: str
-    meta: dict[str, Any]
 
 
 def outputs_of(extractor: Extractor) -> list[Output]:
@@ -88,8 +74,11 @@ class ExtractionReport:
     audio_s: float
     wall_s: float
     workers: int
-    resumed_shards: int
+    cached: int  # files whose features came from the cache
+    extracted: int  # files extracted by this run
     absent: dict[str, int] = field(default_factory=dict)  # output -> utterances without frames
+    corrupt: int = 0  # damaged cache entries found, deleted and recomputed
+    backend: str = "local"
 
     @property
     def audio_s_per_s(self) -> float:
@@ -99,8 +88,9 @@ class ExtractionReport:
         absent = "".join(f", {n} utterance(s) without {output} frames" for output, n in self.absent.items() if n)
         return (
             f"{name}: {self.n_utterances} utterances, {self.audio_s:.1f} s of audio in "
-            f"{self.wall_s:.2f} s ({self.audio_s_per_s:.0f} audio-s/s, {self.workers} worker(s), "
-            f"{self.resumed_shards} shard(s) resumed{absent})"
+            f"{self.wall_s:.2f} s ({self.audio_s_per_s:.0f} audio-s/s; {self.extracted} file(s) extracted by "
+            f"{self.workers} {self.backend} worker(s), {self.cached} from the cache"
+            f"{f', {self.corrupt} damaged cache entries recomputed' if self.corrupt else ''}{absent})"
         )
 
 
@@ -211,55 +201,123 @@ def extract_files(extractor: Extractor, paths: Sequence[str]) -> dict[str, tuple
     return shards
 
 
-# fork starts workers in milliseconds (spawn re-imports numpy/scipy in each, ~0.5 s);
-# where fork is unavailable or unsafe (macOS, Windows) use spawn. An extractor can
-# ask for another start method (torch-based ones need spawn).
-_START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
-
-_WORKER: dict[str, Any] = {}
-
-
-def _setup_threads(extractor: Extractor, n_workers: int) -> Any:
-    """Each worker's thread budget: the extractor's own rule, else one BLAS/OpenMP thread.
-
-    One thread per worker keeps N workers on N cores from oversubscribing them (a
-    forked worker would otherwise inherit the parent's thread pool).
-    """
-    setup = getattr(extractor, "worker_setup", None)
-    if setup is not None:
-        setup(n_workers)
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1)
+def extract_entries(extractor: Extractor, paths: Sequence[str]) -> list[Entry]:
+    """Decode and extract each file: one cache entry per file (every output's frames and pooled row)."""
+    shards = extract_files(extractor, paths)
+    entries = []
+    for k in range(len(paths)):
+        outputs = {}
+        for name, (frames, lengths, pooled) in shards.items():
+            start = int(lengths[:k].sum())
+            outputs[name] = (frames[start:start + int(lengths[k])], pooled[k])
+        entries.append(Entry(outputs))
+    return entries
 
 
-def _init_worker(extractor: Extractor, n_workers: int) -> None:
-    die_with_parent()  # a killed stage leaves no worker behind
-    # the extractor arrives once per worker (a torch model is loaded once, not per shard)
-    _WORKER["extractor"] = extractor
-    _WORKER["threads"] = _setup_threads(extractor, n_workers)
+@dataclass(frozen=True)
+class Plan:
+    """What a run has to do: each row's cache key, and the files whose key is not cached."""
+
+    keys: list[str]  # per manifest row
+    work: list[tuple[str, str, float]]  # (path, key, audio seconds), one per missing key, in manifest order
+    cached: int  # rows whose key is cached
 
 
-def _run_shard(extractor: Extractor, paths: Sequence[str], target: str) -> str:
-    arrays = {}
-    for name, (frames, lengths, pooled) in extract_files(extractor, paths).items():
-        arrays.update({f"{name}.frames": frames, f"{name}.lengths": lengths, f"{name}.pooled": pooled})
-    tmp = target + ".tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, target)
-    return target
+def open_cache(extractor: Extractor, root: Path | None = None) -> FeatureCache:
+    """The cache of this extractor's fingerprint: its outputs' metadata and its code version."""
+    metas = [o.meta for o in outputs_of(extractor)]
+    code = code_version(type(extractor).__module__)
+    return FeatureCache(cache_root() if root is None else Path(root), extractor.name, fingerprint(metas, code),
+                        info={"extractor": extractor.name, "outputs": metas, "code": code})
 
 
-def _run_shard_in_worker(paths: Sequence[str], target: str) -> str:
-    return _run_shard(_WORKER["extractor"], paths, target)
+def audio_keys(manifest: pd.DataFrame) -> list[str]:
+    """The manifest's ``audio_hash`` column, else each file's hash (files outside a manifest, e.g. predict)."""
+    if "audio_hash" in manifest.columns and manifest["audio_hash"].notna().all():
+        return manifest["audio_hash"].astype(str).tolist()
+    return [audio_hash(p) for p in manifest["path"].astype(str)]
 
 
-def _fingerprint(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def plan(manifest: pd.DataFrame, cache: FeatureCache) -> Plan:
+    keys = audio_keys(manifest)
+    paths = manifest["path"].astype(str).tolist()
+    durations = manifest["duration_s"].to_numpy(dtype=np.float64)
+    work, seen = [], set()
+    for path, key, duration in zip(paths, keys, durations):
+        if key not in seen:
+            seen.add(key)
+            if not cache.has(key):
+                work.append((path, key, float(duration)))
+    missing = {key for _, key, _ in work}
+    return Plan(keys, work, sum(1 for key in keys if key not in missing))
 
 
-def _file_key(path: str) -> list[Any]:
-    stat = os.stat(path)
-    return [path, stat.st_size, stat.st_mtime_ns]
+def entry_lengths(keys: Iterable[str], cache: FeatureCache) -> tuple[dict[str, dict[str, int]], set[str]]:
+    """Read (and so checksum) every entry once: its frame count per output, and the keys found damaged."""
+    lengths, damaged = {}, set()
+    for key in dict.fromkeys(keys):
+        entry = cache.get(key)
+        if entry is None:
+            damaged.add(key)
+        else:
+            lengths[key] = {name: len(frames) for name, (frames, _) in entry.outputs.items()}
+    return lengths, damaged
+
+
+def assemble(manifest: pd.DataFrame, keys: Sequence[str], lengths_of: Mapping[str, Mapping[str, int]],
+             cache: FeatureCache, outputs: Sequence[Output], out_dirs: Mapping[str, Path],
+             extra_meta: Mapping[str, dict[str, Any]] | None) -> dict[str, int]:
+    """Stream each row's cache entry, in manifest order, into each output's store; returns absent counts."""
+    utt_ids = manifest["utt_id"].astype(str).tolist()
+    lengths = {o.name: [lengths_of[key][o.name] for key in keys] for o in outputs}
+    absent_counts = {}
+    for output in outputs:
+        present = [n > 0 for n in lengths[output.name]]
+        absent = [u for u, ok in zip(utt_ids, present) if not ok]
+        absent_counts[output.name] = len(absent)
+
+        def blocks(name: str = output.name):
+            for key, ok in zip(keys, present):
+                if ok:
+                    frames, row = _entry(cache, key).outputs[name]
+                    yield frames, np.array([len(frames)]), row[None, :]
+
+        write_store(
+            out_dirs[output.name], utt_ids=[u for u, ok in zip(utt_ids, present) if ok], frame_blocks=blocks(),
+            total_frames=int(sum(lengths[output.name])), dim=output.dim, dtype=output.frames_dtype,
+            meta={**output.meta, **(extra_meta or {}).get(output.name, {}), "absent_utt_ids": absent},
+        )
+    return absent_counts
+
+
+def _entry(cache: FeatureCache, key: str) -> Entry:
+    entry = cache.get(key)
+    if entry is None:
+        raise FeatureStoreError(f"feature cache entry {cache.path(key)} vanished or was damaged while the store "
+                                f"was being written (another process pruning the cache?). Run the stage again.")
+    return entry
+
+
+def execute(extractor: Extractor, work: Sequence[tuple[str, str, float]], cache: FeatureCache, *,
+            workers: int, shard_size: int, backend: str, scheduler: str | None, bar: _AudioProgress) -> int:
+    """Extract ``work`` on ``backend``, each file's result written to the cache; returns the workers used."""
+    from vocalab.features import backends
+
+    if not work:
+        return 0
+    shards = []
+    for begin in range(0, len(work), shard_size):
+        part = work[begin:begin + shard_size]
+        shards.append(([p for p, _, _ in part], [k for _, k, _ in part], sum(a for _, _, a in part)))
+
+    def on_result(keys: Sequence[str], entries: list[Entry], audio_s: float) -> None:
+        for key, entry in zip(keys, entries):
+            cache.put(key, entry)
+        bar.advance(audio_s)
+
+    if backend == "dask":
+        return backends.run_dask(extractor, shards, on_result, workers=workers, scheduler=scheduler)
+    return backends.run_local(extractor, shards, on_result, workers=workers)
 
 
 def extract_manifest(
@@ -269,109 +327,65 @@ def extract_manifest(
     *,
     workers: int | None = None,
     shard_size: int | None = None,
-    scratch_root: Path = DEFAULT_SCRATCH,
+    cache_root: Path | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
     progress: bool = True,
     extra_meta: Mapping[str, dict[str, Any]] | None = None,
 ) -> ExtractionReport:
     """Extract every manifest utterance into the feature store at ``out_dir``.
 
     ``out_dir`` is one folder, or for an extractor with several outputs a mapping
-    from output name to folder. Utterances are stored in manifest order. Shards
-    already present in the scratch folder (same extractor parameters, same files)
-    are reused. ``workers`` and ``shard_size`` default to the extractor's
-    ``preferred_workers`` and ``shard_size`` when it has them, else to the CPU count
-    and 32 files. ``extra_meta`` (output name -> dict) is added to a store's
-    ``meta.json`` without entering the scratch fingerprint.
+    from output name to folder. Utterances are stored in manifest order. Files
+    whose features are in the cache (under ``cache_root``, default
+    :func:`~vocalab.features.cache.cache_root`) are not extracted again. ``workers``
+    and ``shard_size`` default to the extractor's ``preferred_workers`` and
+    ``shard_size`` when it has them, else to the CPU count and 32 files. ``backend``
+    is ``local`` or ``dask`` (at ``scheduler``, or a LocalCluster when None).
+    ``extra_meta`` (output name -> dict) is added to a store's ``meta.json`` without
+    entering the cache fingerprint.
     """
     start_time = time.perf_counter()
     if workers is None:
         workers = getattr(extractor, "preferred_workers", None) or default_workers()
     if shard_size is None:
         shard_size = getattr(extractor, "shard_size", 32)
-    paths = manifest["path"].astype(str).tolist()
-    durations = manifest["duration_s"].to_numpy(dtype=np.float64)
     outputs = outputs_of(extractor)
+    out_dirs = _out_dirs(extractor, outputs, out_dir)
+    cache = open_cache(extractor, cache_root)
+    durations = manifest["duration_s"].to_numpy(dtype=np.float64)
+
+    todo = plan(manifest, cache)
+    bar = _AudioProgress(float(durations.sum()), desc=f"extract {extractor.name}", disable=not progress)
+    bar.advance(float(durations.sum()) - sum(a for _, _, a in todo.work))
+    options = dict(workers=workers, shard_size=shard_size, backend=backend, scheduler=scheduler, bar=bar)
+    used = execute(extractor, todo.work, cache, **options)
+    lengths, damaged = entry_lengths(todo.keys, cache)
+    if damaged:  # truncated or corrupt entries: recomputed, never read into a store
+        first_row = {key: i for i, key in reversed(list(enumerate(todo.keys)))}
+        redo = [(str(manifest["path"].iloc[first_row[k]]), k, 0.0) for k in sorted(damaged, key=first_row.get)]
+        used = max(used, execute(extractor, redo, cache, **options))
+        more, damaged = entry_lengths(damaged, cache)
+        if damaged:
+            raise FeatureStoreError(f"feature cache entries under {cache.folder} are damaged as soon as they are "
+                                    f"written ({len(damaged)}); check the disk, or set VOCALAB_CACHE elsewhere.")
+        lengths.update(more)
+    bar.close()
+    absent = assemble(manifest, todo.keys, lengths, cache, outputs, out_dirs, extra_meta)
+    cache.record_run(todo.keys)
+    return ExtractionReport(
+        n_utterances=len(manifest), audio_s=float(durations.sum()), wall_s=time.perf_counter() - start_time,
+        workers=used, cached=todo.cached, extracted=len(todo.work), absent=absent, corrupt=cache.corrupt,
+        backend=backend,
+    )
+
+
+def _out_dirs(extractor: Extractor, outputs: Sequence[Output], out_dir: Path | Mapping[str, Path]) -> dict[str, Path]:
     if isinstance(out_dir, Mapping):
         if set(out_dir) != {o.name for o in outputs}:
             raise ValueError(f"out_dir names {sorted(out_dir)}, but {extractor.name} writes "
                              f"{sorted(o.name for o in outputs)}")
-        out_dirs = {name: Path(d) for name, d in out_dir.items()}
-    elif len(outputs) == 1:
-        out_dirs = {outputs[0].name: Path(out_dir)}
-    else:
-        raise ValueError(f"{extractor.name} writes {len(outputs)} stores: pass out_dir as a mapping")
-    meta = [o.meta for o in outputs]
-    scratch = Path(scratch_root) / f"{extractor.name}-{_fingerprint(meta)}"
-    # shards of this extractor's other parameters are from runs that never finished (or whose outputs
-    # DVC restored from its run cache): they would only accumulate
-    for stale in Path(scratch_root).glob(f"{extractor.name}-*"):
-        if stale != scratch and stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-    scratch.mkdir(parents=True, exist_ok=True)
-
-    shards = []
-    for index, begin in enumerate(range(0, len(paths), shard_size)):
-        shard_paths = paths[begin:begin + shard_size]
-        key = _fingerprint([_file_key(p) for p in shard_paths])
-        target = scratch / f"shard-{index:06d}-{key}.npz"
-        shards.append((shard_paths, str(target), float(durations[begin:begin + shard_size].sum())))
-    pending = [s for s in shards if not Path(s[1]).is_file()]
-    resumed = len(shards) - len(pending)
-    resumed_audio_s = sum(s[2] for s in shards) - sum(s[2] for s in pending)
-
-    bar = _AudioProgress(float(durations.sum()), desc=f"extract {extractor.name}", disable=not progress)
-    bar.advance(resumed_audio_s)
-    if workers <= 1 or len(pending) <= 1:
-        # the same thread rule as in the workers
-        with _setup_threads(extractor, 1):
-            for shard_paths, target, audio_s in pending:
-                _run_shard(extractor, shard_paths, target)
-                bar.advance(audio_s)
-    else:
-        context = multiprocessing.get_context(getattr(extractor, "start_method", _START_METHOD))
-        n_workers = min(workers, len(pending))
-        with cf.ProcessPoolExecutor(
-            max_workers=n_workers, mp_context=context, initializer=_init_worker,
-            initargs=(extractor, n_workers),
-        ) as executor:
-            futures = {executor.submit(_run_shard_in_worker, p, t): a for p, t, a in pending}
-            try:
-                for future in cf.as_completed(futures):
-                    future.result()
-                    bar.advance(futures[future])
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-    bar.close()
-
-    shard_files = [s[1] for s in shards]
-    utt_ids = manifest["utt_id"].astype(str).tolist()
-    absent_counts = {}
-    for output in outputs:
-        lengths = []
-        for target in shard_files:
-            with np.load(target) as data:
-                lengths.append(data[f"{output.name}.lengths"])
-        present = np.concatenate(lengths) > 0 if lengths else np.zeros(0, dtype=bool)
-        absent = [u for u, ok in zip(utt_ids, present) if not ok]
-        absent_counts[output.name] = len(absent)
-
-        def blocks(name: str = output.name):
-            for target in shard_files:
-                with np.load(target) as data:
-                    keep = data[f"{name}.lengths"] > 0
-                    yield data[f"{name}.frames"], data[f"{name}.lengths"][keep], data[f"{name}.pooled"][keep]
-
-        write_store(
-            out_dirs[output.name], utt_ids=[u for u, ok in zip(utt_ids, present) if ok], frame_blocks=blocks(),
-            total_frames=int(sum(int(n.sum()) for n in lengths)), dim=output.dim, dtype=output.frames_dtype,
-            meta={**output.meta, **(extra_meta or {}).get(output.name, {}), "absent_utt_ids": absent},
-        )
-    shutil.rmtree(scratch)
-    if Path(scratch_root).is_dir() and not any(Path(scratch_root).iterdir()):
-        Path(scratch_root).rmdir()
-    return ExtractionReport(
-        n_utterances=len(paths), audio_s=float(durations.sum()),
-        wall_s=time.perf_counter() - start_time, workers=workers, resumed_shards=resumed, absent=absent_counts,
-    )
+        return {name: Path(d) for name, d in out_dir.items()}
+    if len(outputs) == 1:
+        return {outputs[0].name: Path(out_dir)}
+    raise ValueError(f"{extractor.name} writes {len(outputs)} stores: pass out_dir as a mapping")

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from vocalab.audio import mono_signal, resample
-from vocalab.features.extraction import Output
+from vocalab.features.store import Output
 from vocalab.features.registry import register_extractor
 from vocalab.params import bounded, to_dict
 

@@ -124,6 +124,16 @@ class StoreMeta:
         return cls.from_dict(data, source=f"'{path}'")
 
 
+@dataclass(frozen=True)
+class Output:
+    """One feature store that an extractor writes: its name, frame width and dtype, and meta."""
+
+    name: str
+    dim: int
+    frames_dtype: str
+    meta: dict[str, Any]
+
+
 def pool(frames: np.ndarray) -> np.ndarray:
     """Mean and standard deviation over time.
 

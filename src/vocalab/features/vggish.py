@@ -24,7 +24,7 @@ import numpy as np
 from vocalab.audio import mono_signal, resample, resampled_length
 from vocalab.errors import ParamsError
 from vocalab.features import vggish_frontend as frontend
-from vocalab.features.extraction import Output
+from vocalab.features.store import Output
 from vocalab.features.torch_runtime import TorchExtractor, preferred_workers, resolve_device
 from vocalab.features.vggish_model import (
     EMBEDDING_SIZE,
@@ -80,7 +80,7 @@ class VGGishExtractorConfig:
     short_clips: Literal["pad", "repeat", "drop"] = "pad"
     device: str = "auto"
     dtype: Literal["float32", "bfloat16"] = "float32"
-    batch_examples: int = bounded(128, ge=1, le=65536)
+    batch_examples: int = bounded(32, ge=1, le=65536)
     frames_dtype: Literal["float16", "float32"] = "float32"
 
     def check(self, section: str) -> None:
@@ -263,8 +263,14 @@ class VGGishExtractor(TorchExtractor):
         with torch.inference_mode(), torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
                                                     enabled=self.config.dtype == "bfloat16"):
             for start in range(0, len(examples), step):
-                batch = torch.from_numpy(np.ascontiguousarray(examples[start:start + step], dtype=np.float32))
-                out[start:start + step] = self._model(batch.to(self.device)).float().cpu().numpy()
+                # every pass has the same shape (the last one padded with silence): an example's embedding
+                # then depends on that example alone, not on which files share its batch, so cached and
+                # freshly computed embeddings are the same bytes
+                chunk = examples[start:start + step]
+                batch = np.zeros((step, *examples.shape[1:]), dtype=np.float32)
+                batch[:len(chunk)] = chunk
+                result = self._model(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+                out[start:start + len(chunk)] = result[:len(chunk)]
         if self._pca is not None and len(out):
             out = postprocess(out, *self._pca)
         return out

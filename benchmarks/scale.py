@@ -1,0 +1,150 @@
+"""Benchmark: a corpus of 20,000 short clips that grows by 1 %.
+
+Generates a ``folders`` corpus of short clips (speech-like harmonics and noise,
+16 kHz) in a scratch copy of the project, runs the real DVC stages on it, adds 1 %
+new clips and runs them again, then times a no-op ``dvc status``. Every step runs
+under ``/usr/bin/time -v`` for its wall time and peak memory (the largest process).
+
+    python benchmarks/scale.py                       # 20,000 clips, handcrafted and vggish
+    python benchmarks/scale.py --clips 2000 --sets handcrafted --workdir /tmp/scale
+    python benchmarks/scale.py --readme README.md    # rewrite the README's scale table
+
+The feature cache of the run lives in the work folder, so the first extraction is
+cold. ``stage s`` is the extraction stage's own report (decode, extract, assemble);
+``wall s`` adds DVC's work around it (hashing the store, the lock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import yaml
+from bench_project import rewrite_block, scratch_project, set_param
+
+LABELS = ("calm", "tense", "happy", "sad")
+README_START, README_END = "<!-- scale benchmark: start -->", "<!-- scale benchmark: end -->"
+
+
+def clip(index: int, rate: int = 16000) -> np.ndarray:
+    """A short speech-like clip: a voiced harmonic series with a moving pitch, and breath noise."""
+    rng = np.random.default_rng(index)
+    duration = rng.uniform(0.6, 1.4)
+    t = np.arange(int(duration * rate)) / rate
+    f0 = rng.uniform(90, 260) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(1, 4) * t))
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    voice = sum(np.sin(k * phase) / k for k in range(1, 8))
+    envelope = np.clip(np.sin(np.pi * t / duration) * 1.5, 0, 1)
+    return (0.2 * envelope * voice + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def write_clips(corpus: Path, start: int, count: int, speakers: int = 40) -> None:
+    for i in range(start, start + count):
+        path = corpus / LABELS[i % len(LABELS)] / f"spk{i % speakers:02d}_{i:06d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, clip(i), 16000, subtype="PCM_16")
+
+
+def timed(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, peak resident MB and output of a command run under /usr/bin/time -v."""
+    result = subprocess.run(["/usr/bin/time", "-v", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        sys.exit(f"scale: '{' '.join(args)}' failed:\n{result.stdout[-4000:]}")
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", result.stdout)
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in wall.groups())
+    peak_kb = float(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stdout).group(1))
+    return hours * 3600 + minutes * 60 + seconds, peak_kb / 1024, result.stdout
+
+
+def stage_seconds(output: str, stage: str) -> float | None:
+    found = re.search(rf"{stage}: \d+ utterances, [\d.]+ s of audio in ([\d.]+) s", output)
+    return float(found.group(1)) if found else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", type=int, default=20000)
+    parser.add_argument("--grow", type=float, default=0.01, help="fraction of new clips added (default 1 %%)")
+    parser.add_argument("--sets", nargs="+", default=["handcrafted", "vggish"], choices=["handcrafted", "vggish"])
+    parser.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temp dir, removed)")
+    parser.add_argument("--readme", type=Path, default=None, help="rewrite the table between this README's markers")
+    args = parser.parse_args()
+    if not Path("/usr/bin/time").is_file():
+        sys.exit("scale: needs /usr/bin/time (Debian: apt-get install time) for wall time and peak memory.")
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vocalab-scale-"))
+    corpus = workdir / "corpus-audio"
+    root, env = scratch_project(workdir / "project", who="scale")
+    env = {**env, "VOCALAB_CACHE": str(workdir / "cache")}
+    shutil.rmtree(workdir / "cache", ignore_errors=True)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    set_param(params, "data.source", "local")
+    set_param(params, "data.path", str(corpus))
+    set_param(params, "data.layout", "folders")
+    set_param(params, "train.feature_sets", list(args.sets))
+    set_param(params, "train.fusions", {})
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    started = time.perf_counter()
+    shutil.rmtree(corpus, ignore_errors=True)
+    write_clips(corpus, 0, args.clips)
+    print(f"scale: {args.clips} clips generated in {time.perf_counter() - started:.0f} s", flush=True)
+    dvc = [sys.executable, "-m", "dvc"]
+    rows: list[tuple[str, float, float | None, float]] = []
+
+    def step(name: str, stage: str) -> None:
+        wall, peak, output = timed([*dvc, "repro", "--single-item", stage], root, env)
+        rows.append((name, wall, stage_seconds(output, stage), peak))
+        print(f"scale: {name}: {wall:.1f} s wall, {peak:.0f} MB peak", flush=True)
+
+    step(f"download (copy {args.clips} clips)", "download")
+    step("manifest", "manifest")
+    for name in args.sets:
+        step(f"extract_{name}, cold", f"extract_{name}")
+    added = max(1, int(round(args.clips * args.grow)))
+    write_clips(corpus, args.clips, added)
+    step(f"download after adding {added} clips", "download")
+    step("manifest after adding", "manifest")
+    for name in args.sets:
+        step(f"extract_{name}, after adding {added} clips", f"extract_{name}")
+    statuses = []
+    for _ in range(3):
+        wall, peak, output = timed([*dvc, "status"], root, env)
+        statuses.append((wall, peak))
+    wall, peak = sorted(statuses)[1]
+    rows.append(("no-op `dvc status` (median of 3)", wall, None, peak))
+
+    n_audio = sum(1 for _ in corpus.rglob("*.wav"))
+    header = (f"`python benchmarks/scale.py` on {os.cpu_count()} CPUs ({platform.machine()}): a `folders` corpus of "
+              f"{args.clips} clips of 0.6–1.4 s, then {added} more ({n_audio} in all); real `dvc repro` of each "
+              f"stage, wall time and peak memory from `/usr/bin/time -v`:")
+    lines = ["| step | wall s | stage s | peak MB |", "|---|---:|---:|---:|"]
+    for name, wall_s, stage_s, peak_mb in rows:
+        lines.append(f"| {name} | {wall_s:.1f} | {'' if stage_s is None else f'{stage_s:.1f}'} | {peak_mb:.0f} |")
+    for name in args.sets:
+        cold = next(r for r in rows if r[0] == f"extract_{name}, cold")
+        warm = next(r for r in rows if r[0].startswith(f"extract_{name}, after adding"))
+        lines.append(f"| extract_{name}: after adding / cold | {warm[1] / cold[1]:.1%} | "
+                     f"{(warm[2] or 0) / (cold[2] or 1):.1%} | |")
+    table = "\n".join(lines)
+    print(f"\n{header}\n\n{table}")
+    if args.readme:
+        rewrite_block(args.readme, README_START, README_END, f"{header}\n\n{table}")
+        print(f"wrote the table into {args.readme}")
+    if args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""The per-utterance feature cache: what an extractor made of one audio file, kept between runs.
+
+An entry is keyed by the audio file's content (:func:`vocalab.audio.audio_hash`, the
+manifest's ``audio_hash``) under a folder named by the extractor's fingerprint (its outputs'
+parameters and metadata, the code that computes them, and the versions of the
+numeric libraries it uses). So a corpus that grows is extracted only where it grew, a
+changed parameter misses the cache, and a file renamed or moved is still a hit.
+
+Layout, under ``$VOCALAB_CACHE/features`` (default ``~/.cache/vocalab/features``)::
+
+    <extractor>/<fingerprint>/info.json          what the fingerprint stands for
+    <extractor>/<fingerprint>/<ab>/<hash>.entry  one utterance: every output's frames and pooled row
+    <extractor>/last-run.json                    the fingerprint and audio hashes its last run used
+
+An entry is written to a temporary file and renamed into place, and carries a
+checksum of its bytes: a truncated or corrupt entry is detected when read, deleted
+and recomputed, never read into a store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from vocalab.fetch import cache_dir
+
+MAGIC = b"VLFC1\n"
+_DIGEST = 16
+# the libraries whose arithmetic reaches the numbers an extractor writes
+_LIBRARIES = ("numpy", "scipy", "soundfile", "soxr", "torch", "transformers", "opensmile", "librosa")
+
+
+def cache_root() -> Path:
+    """Where feature caches live: ``$VOCALAB_CACHE/features`` (default ``~/.cache/vocalab/features``)."""
+    return cache_dir() / "features"
+
+
+def code_version(module: str) -> dict[str, str]:
+    """Hashes of the code that computes an extractor's numbers, and the versions of the libraries it uses.
+
+    The code is the extractor's module, audio decoding, pooling, and the vocalab modules
+    they import (transitively), plus the extraction module itself (it casts and checks
+    the frames); not the machinery around them (backends, this cache). An edit to any of
+    them misses the cache, which costs a recomputation, never a stale feature.
+    """
+    import vocalab
+    from vocalab.imports import import_closure, module_file
+
+    src = Path(vocalab.__file__).parent.parent
+    package = __name__.rsplit(".", 1)[0]
+    roots = [module_file(src, name) for name in (module, "vocalab.audio", f"{package}.store")]
+    roots = [f for f in roots if f is not None]
+    files = import_closure(src, roots) | set(roots) | {module_file(src, f"{package}.extraction")}
+    version = {path.relative_to(src).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+               for path in sorted(files)}
+    for library in _LIBRARIES:  # installed versions, imported or not: the same fingerprint in every process
+        try:
+            version[f"lib:{library}"] = importlib.metadata.version(library)
+        except importlib.metadata.PackageNotFoundError:
+            version[f"lib:{library}"] = "absent"
+    return version
+
+
+def fingerprint(metas: Sequence[Mapping[str, Any]], code: Mapping[str, str]) -> str:
+    blob = json.dumps({"outputs": list(metas), "code": dict(code)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One utterance's results: output name -> ``(frames, pooled row)``; no frames means absent."""
+
+    outputs: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def to_bytes(self) -> bytes:
+        header, blobs = [], []
+        for name, (frames, pooled) in sorted(self.outputs.items()):
+            for kind, array in (("frames", frames), ("pooled", pooled)):
+                array = np.ascontiguousarray(array)
+                header.append({"output": name, "kind": kind, "dtype": array.dtype.str, "shape": list(array.shape)})
+                blobs.append(array.tobytes())
+        head = json.dumps(header, separators=(",", ":")).encode()
+        payload = struct.pack("<I", len(head)) + head + b"".join(blobs)
+        return MAGIC + hashlib.blake2b(payload, digest_size=_DIGEST).digest() + payload
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Entry:
+        """Parse an entry; ``ValueError`` if it is not one, or not whole."""
+        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + _DIGEST + 4:
+            raise ValueError("not a feature cache entry")
+        digest, payload = data[len(MAGIC):len(MAGIC) + _DIGEST], data[len(MAGIC) + _DIGEST:]
+        if hashlib.blake2b(payload, digest_size=_DIGEST).digest() != digest:
+            raise ValueError("checksum mismatch (truncated or corrupt)")
+        (n_head,) = struct.unpack("<I", payload[:4])
+        header = json.loads(payload[4:4 + n_head])
+        cursor, arrays = 4 + n_head, {}
+        for item in header:
+            dtype, shape = np.dtype(item["dtype"]), tuple(item["shape"])
+            size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+            count = int(np.prod(shape, dtype=np.int64))
+            arrays[(item["output"], item["kind"])] = np.frombuffer(payload, dtype, count, cursor).reshape(shape)
+            cursor += size
+        if cursor != len(payload):
+            raise ValueError("entry length does not match its header")
+        names = sorted({name for name, _ in arrays})
+        return cls({name: (arrays[(name, "frames")], arrays[(name, "pooled")]) for name in names})
+
+
+class FeatureCache:
+    """The entries of one extractor fingerprint."""
+
+    def __init__(self, root: Path, extractor: str, fingerprint: str, *, info: Mapping[str, Any] | None = None):
+        self.root = Path(root)
+        self.extractor = extractor
+        self.fingerprint = fingerprint
+        self.folder = self.root / extractor / fingerprint
+        self.corrupt = 0  # entries found damaged (deleted, to be recomputed)
+        if info is not None and not (self.folder / "info.json").is_file():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _write_atomic(self.folder / "info.json", (json.dumps(info, indent=2, sort_keys=True, default=str)
+                                                      + "\n").encode())
+
+    def path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.entry"
+
+    def has(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def get(self, key: str) -> Entry | None:
+        """The entry, or None when it is missing or damaged (a damaged one is deleted and counted)."""
+        path = self.path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return Entry.from_bytes(data)
+        except (ValueError, KeyError, TypeError, json.JSONDecodeError, struct.error):
+            self.corrupt += 1
+            path.unlink(missing_ok=True)
+            return None
+
+    def put(self, key: str, entry: Entry) -> None:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, entry.to_bytes())
+
+    def record_run(self, keys: Iterable[str]) -> None:
+        """Remember what this run used, for ``vocalab cache prune``."""
+        record = {"fingerprint": self.fingerprint, "time": time.time(), "audio_hashes": sorted(set(keys))}
+        _write_atomic(self.root / self.extractor / "last-run.json", json.dumps(record).encode())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class CacheUsage:
+    extractor: str
+    fingerprint: str
+    entries: int
+    bytes: int
+    last_run: bool  # the fingerprint of this extractor's last run
+
+
+def usage(root: Path | None = None) -> list[CacheUsage]:
+    """Entries and bytes per extractor fingerprint."""
+    root = cache_root() if root is None else Path(root)
+    rows = []
+    for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
+        last = _last_run(folder.parent)
+        files = [p for p in folder.rglob("*.entry")]
+        rows.append(CacheUsage(folder.parent.name, folder.name, len(files), sum(p.stat().st_size for p in files),
+                               last is not None and last.get("fingerprint") == folder.name))
+    return rows
+
+
+def _last_run(extractor_folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((extractor_folder / "last-run.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def prune(root: Path | None = None, *, everything: bool = False) -> tuple[int, int]:
+    """Delete what the last run of each extractor did not use (or everything); returns (entries, bytes) freed."""
+    root = cache_root() if root is None else Path(root)
+    freed_entries = freed_bytes = 0
+    for extractor_folder in sorted(p for p in root.glob("*") if p.is_dir()):
+        last = None if everything else _last_run(extractor_folder)
+        keep = set(last.get("audio_hashes", [])) if last else set()
+        for folder in sorted(p for p in extractor_folder.iterdir() if p.is_dir()):
+            current = last is not None and folder.name == last.get("fingerprint")
+            for entry in list(folder.rglob("*.entry")):
+                if not current or entry.stem not in keep:
+                    freed_entries += 1
+                    freed_bytes += entry.stat().st_size
+                    entry.unlink()
+            for tmp in folder.rglob(".*.tmp"):  # left by a killed run
+                tmp.unlink(missing_ok=True)
+            if not current:
+                shutil.rmtree(folder, ignore_errors=True)
+        if everything:
+            shutil.rmtree(extractor_folder, ignore_errors=True)
+    return freed_entries, freed_bytes

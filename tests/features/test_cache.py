@@ -1,0 +1,124 @@
+"""The per-utterance feature cache: a growing corpus is extracted only where it grew, and the
+store is the same bytes as a cold run's; damaged entries are recomputed, never read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import speech_like, write_wav
+from vocalab.audio import audio_hash
+from vocalab.cli import main
+from vocalab.features import cache as feature_cache
+from vocalab.features.extraction import extract_manifest, open_cache
+from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
+from vocalab.features.store import FILES
+
+EXTRACTOR = HandcraftedExtractor(HandcraftedConfig())
+
+
+def corpus(folder, n, start=0):
+    rows = []
+    for i in range(start, start + n):
+        path = write_wav(folder / f"utt{i:02d}.wav", speech_like(i, duration_s=0.4 + 0.05 * i), 16000)
+        rows.append({"utt_id": f"utt{i:02d}", "path": str(path), "duration_s": 0.4 + 0.05 * i,
+                     "audio_hash": audio_hash(path)})
+    return pd.DataFrame(rows)
+
+
+def store_bytes(folder):
+    return {name: (folder / name).read_bytes() for name in FILES}
+
+
+def run(manifest, out, cache_root, **options):
+    options = {"workers": 1, "shard_size": 3, **options}
+    return extract_manifest(manifest, EXTRACTOR, out, cache_root=cache_root, progress=False, **options)
+
+
+def test_a_grown_corpus_extracts_only_the_new_files_and_matches_a_cold_run(tmp_path):
+    first = corpus(tmp_path / "audio", 8)
+    run(first, tmp_path / "v1", tmp_path / "cache")
+    grown = pd.concat([first, corpus(tmp_path / "audio", 3, start=8)], ignore_index=True)
+    warm = run(grown, tmp_path / "warm", tmp_path / "cache", workers=2)
+    assert (warm.cached, warm.extracted) == (8, 3)
+    cold = run(grown, tmp_path / "cold", tmp_path / "cold-cache")
+    assert (cold.cached, cold.extracted) == (0, 11)
+    assert store_bytes(tmp_path / "warm") == store_bytes(tmp_path / "cold")
+
+    # files removed from the manifest leave the store; a file moved or renamed is still a hit
+    shrunk = grown.drop(index=[2, 5]).reset_index(drop=True)
+    moved = tmp_path / "elsewhere" / "renamed.wav"
+    moved.parent.mkdir()
+    (tmp_path / "audio" / "utt00.wav").rename(moved)
+    shrunk.loc[0, "path"] = str(moved)
+    again = run(shrunk, tmp_path / "shrunk", tmp_path / "cache")
+    assert (again.cached, again.extracted) == (9, 0)
+    run(shrunk, tmp_path / "shrunk-cold", tmp_path / "cold-cache-2")
+    assert store_bytes(tmp_path / "shrunk") == store_bytes(tmp_path / "shrunk-cold")
+
+
+def test_without_audio_hashes_the_files_are_hashed(tmp_path):
+    manifest = corpus(tmp_path / "audio", 4)
+    run(manifest, tmp_path / "a", tmp_path / "cache")
+    report = run(manifest.drop(columns="audio_hash"), tmp_path / "b", tmp_path / "cache")
+    assert report.cached == 4 and store_bytes(tmp_path / "a") == store_bytes(tmp_path / "b")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip a byte", "empty", "not an entry"])
+def test_a_damaged_entry_is_recomputed_never_read(tmp_path, damage):
+    manifest = corpus(tmp_path / "audio", 5)
+    run(manifest, tmp_path / "cold", tmp_path / "cache")
+    entry = open_cache(EXTRACTOR, tmp_path / "cache").path(manifest["audio_hash"][3])
+    data = entry.read_bytes()
+    entry.write_bytes({"truncate": data[:len(data) // 2], "flip a byte": data[:-9] + bytes([data[-9] ^ 1]) + data[-8:],
+                       "empty": b"", "not an entry": b"PK\x03\x04" + data[4:]}[damage])
+    report = run(manifest, tmp_path / "warm", tmp_path / "cache")
+    assert report.corrupt == 1 and "1 damaged cache entries recomputed" in report.line("extract")
+    assert store_bytes(tmp_path / "warm") == store_bytes(tmp_path / "cold")
+    assert entry.read_bytes() == data  # rewritten whole
+
+
+def test_entries_round_trip_every_shape_and_dtype():
+    entry = feature_cache.Entry({"a": (np.arange(12, dtype=np.float16).reshape(4, 3), np.ones(6, np.float32)),
+                                 "b": (np.zeros((0, 5), np.float32), np.zeros(10, np.float32))})
+    back = feature_cache.Entry.from_bytes(entry.to_bytes())
+    for name, (frames, row) in entry.outputs.items():
+        assert back.outputs[name][0].dtype == frames.dtype and back.outputs[name][0].shape == frames.shape
+        np.testing.assert_array_equal(back.outputs[name][0], frames)
+        np.testing.assert_array_equal(back.outputs[name][1], row)
+
+
+def test_the_fingerprint_follows_parameters_code_and_libraries():
+    metas = [{"feature_set": "x", "params": {"n_mfcc": 13}}]
+    code = {"vocalab/features/handcrafted.py": "abc", "lib:numpy": "2.4.6"}
+    base = feature_cache.fingerprint(metas, code)
+    assert base == feature_cache.fingerprint(metas, dict(code))
+    assert base != feature_cache.fingerprint([{"feature_set": "x", "params": {"n_mfcc": 40}}], code)
+    assert base != feature_cache.fingerprint(metas, {**code, "vocalab/features/handcrafted.py": "abd"})
+    assert base != feature_cache.fingerprint(metas, {**code, "lib:numpy": "2.5.0"})
+    version = feature_cache.code_version("vocalab.features.handcrafted")
+    assert {"vocalab/features/handcrafted.py", "vocalab/features/mel.py", "vocalab/audio.py",
+            "vocalab/features/extraction.py", "lib:numpy", "lib:soxr"} <= set(version)
+    assert "vocalab/features/wav2vec2.py" not in version
+
+
+def test_size_report_and_prune(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VOCALAB_CACHE", str(tmp_path / "vc"))
+    manifest = corpus(tmp_path / "audio", 6)
+    extract_manifest(manifest, HandcraftedExtractor(HandcraftedConfig(n_mfcc=20)), tmp_path / "old", workers=1,
+                     progress=False)
+    extract_manifest(manifest, EXTRACTOR, tmp_path / "a", workers=1, progress=False)
+    extract_manifest(manifest.iloc[:4], EXTRACTOR, tmp_path / "b", workers=1, progress=False)  # the last run
+    assert main(["cache"]) == 0
+    shown = capsys.readouterr().out
+    assert "12 entries" in shown and "not used by the last run" in shown
+    rows = feature_cache.usage()
+    assert sorted((r.entries, r.last_run) for r in rows) == [(6, False), (6, True)]
+    assert main(["cache", "prune"]) == 0
+    assert "deleted 8 entries" in capsys.readouterr().out
+    assert [(r.entries, r.last_run) for r in feature_cache.usage()] == [(4, True)]
+    report = extract_manifest(manifest.iloc[:4], EXTRACTOR, tmp_path / "c", workers=1, progress=False)
+    assert report.cached == 4
+    assert main(["cache", "prune", "--all"]) == 0
+    assert feature_cache.usage() == [] and "0 entries" in capsys.readouterr().out
