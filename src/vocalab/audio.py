@@ -220,3 +220,21 @@ def audio_hash(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def trim_silent_ends(samples: np.ndarray, *, top_db: float, frame: int = 160) -> np.ndarray:
+    """``samples`` without the quiet frames at either end: those more than ``top_db`` below the loudest.
+
+    Frames of ``frame`` samples (10 ms at 16 kHz) are compared by RMS; what lies between
+    the first and last loud frame is kept whole. A signal with no loud frame is returned as it is.
+    """
+    samples = np.asarray(samples)
+    n_frames = len(samples) // frame
+    if n_frames < 2:
+        return samples
+    rms = np.sqrt(np.mean(np.square(samples[:n_frames * frame].reshape(n_frames, frame), dtype=np.float64), axis=1))
+    loud = np.flatnonzero(rms > rms.max() * 10.0 ** (-top_db / 20.0))
+    if len(loud) == 0:
+        return samples
+    start, stop = int(loud[0]) * frame, min(len(samples), (int(loud[-1]) + 1) * frame)
+    return samples[start:stop]

@@ -3,6 +3,8 @@ store is the same bytes as a cold run's; damaged entries are recomputed, never r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -69,7 +71,7 @@ def test_without_audio_hashes_the_files_are_hashed(tmp_path):
 def test_a_damaged_entry_is_recomputed_never_read(tmp_path, damage):
     manifest = corpus(tmp_path / "audio", 5)
     run(manifest, tmp_path / "cold", tmp_path / "cache")
-    entry = open_cache(EXTRACTOR, tmp_path / "cache").path(manifest["audio_hash"][3])
+    entry = Path(open_cache(EXTRACTOR, tmp_path / "cache").path(manifest["audio_hash"][3]))
     data = entry.read_bytes()
     entry.write_bytes({"truncate": data[:len(data) // 2], "flip a byte": data[:-9] + bytes([data[-9] ^ 1]) + data[-8:],
                        "empty": b"", "not an entry": b"PK\x03\x04" + data[4:]}[damage])
@@ -122,3 +124,17 @@ def test_size_report_and_prune(tmp_path, monkeypatch, capsys):
     assert report.cached == 4
     assert main(["cache", "prune", "--all"]) == 0
     assert feature_cache.usage() == [] and "0 entries" in capsys.readouterr().out
+
+
+def test_frame_counts_recorded_by_the_last_run_are_only_a_hint(tmp_path):
+    import json
+
+    manifest = corpus(tmp_path / "audio", 5)
+    run(manifest, tmp_path / "cold", tmp_path / "cache")
+    record = tmp_path / "cache" / "handcrafted" / "last-run.json"
+    data = json.loads(record.read_text())
+    key = manifest["audio_hash"][2]
+    data["audio_hashes"][key] = {"handcrafted": data["audio_hashes"][key]["handcrafted"] + 7}  # a wrong count
+    record.write_text(json.dumps(data))
+    run(manifest, tmp_path / "warm", tmp_path / "cache")
+    assert store_bytes(tmp_path / "warm") == store_bytes(tmp_path / "cold")

@@ -3,6 +3,8 @@
 Every model here is a tiny config saved to a temp dir; nothing reaches a hub.
 """
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -304,3 +306,30 @@ def test_a_weights_file_that_would_run_code_or_is_corrupt_is_refused_in_one_line
         make(weights)
     message = str(caught.value)
     assert str(weights) in message and "weights_only=False" not in message and "\n" not in message
+
+
+def test_dtype_auto_takes_bfloat16_only_on_a_cpu_that_computes_it(tiny_wav2vec2, monkeypatch):
+    from vocalab.features import torch_runtime
+
+    monkeypatch.setattr(torch_runtime, "cpu_has_native_bfloat16", lambda: False)
+    monkeypatch.setattr("vocalab.features.wav2vec2.cpu_has_native_bfloat16", lambda: False)
+    assert make(tiny_wav2vec2, dtype="auto", device="cpu").meta()["compute_dtype"] == "float32"
+    monkeypatch.setattr("vocalab.features.wav2vec2.cpu_has_native_bfloat16", lambda: True)
+    assert make(tiny_wav2vec2, dtype="auto", device="cpu").meta()["compute_dtype"] == "bfloat16"
+    # the detection asks torch about this CPU (AVX-512 BF16 or AMX), it does not guess from a name
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    if "avx512_bf16" not in flags and "amx_bf16" not in flags:
+        assert torch_runtime.cpu_has_native_bfloat16() is False
+
+
+def test_trimming_silent_ends_is_opt_in_and_keeps_the_speech(tiny_wav2vec2):
+    from vocalab.audio import trim_silent_ends
+
+    speech = speech_like(3, duration_s=1.0)
+    padded = np.concatenate([np.zeros(8000, np.float32), speech, 1e-5 * np.ones(4800, np.float32)])
+    trimmed = trim_silent_ends(padded, top_db=40.0)
+    assert 15000 <= len(trimmed) <= 16000 + 160  # the second of speech, to a 10 ms frame
+    assert len(trim_silent_ends(np.zeros(1600, np.float32), top_db=40.0)) == 1600  # nothing loud: kept
+    plain, trim = make(tiny_wav2vec2), make(tiny_wav2vec2, trim_db=40.0)
+    assert len(trim.extract(padded, 16000)) < len(plain.extract(padded, 16000))
+    assert trim.meta()["params"]["trim_db"] == 40.0

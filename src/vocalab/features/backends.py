@@ -1,9 +1,12 @@
 """Where extraction runs: a pool of local worker processes, or a Dask cluster.
 
-A backend runs the extractor over shards of files and hands each finished shard
-back, in completion order, to ``on_result(keys, entries, audio_s)``; it knows nothing
-of cache layout or stores. Workers load the extractor (and so a model's weights)
-once, not per shard.
+A backend runs the extractor over shards of files; each shard's entries go to
+``sink(keys, entries)`` (which writes them to the cache), and what the sink returns
+to ``on_result(keys, result, audio_s)`` in the parent, in completion order. Local
+workers call the sink themselves, so cache writes run in parallel too; Dask workers
+send their entries back and the parent calls it. A backend knows nothing of cache
+layout or stores. Workers load the extractor (and so a model's weights) once, not
+per shard.
 
 ``local`` (the default) is a process pool on this machine whose workers exit when
 the stage dies. ``dask`` runs the same shards as tasks on a ``dask.distributed``
@@ -31,7 +34,8 @@ from vocalab.parallel import die_with_parent
 
 #: one shard of work: its files, their cache keys, and their audio seconds
 Shard = tuple[Sequence[str], Sequence[str], float]
-OnResult = Callable[[Sequence[str], list, float], None]
+Sink = Callable[[Sequence[str], list], Any]
+OnResult = Callable[[Sequence[str], Any, float], None]
 
 # fork starts workers in milliseconds (spawn re-imports numpy/scipy in each, ~0.5 s);
 # where fork is unavailable or unsafe (macOS, Windows) use spawn. An extractor can
@@ -54,37 +58,39 @@ def _setup_threads(extractor: Any, n_workers: int) -> Any:
     return threadpool_limits(limits=1)
 
 
-def _load(extractor: Any, n_workers: int) -> None:
+def _load(extractor: Any, n_workers: int, sink: Sink | None = None) -> None:
     # the extractor arrives once per worker (a torch model is loaded once, not per shard)
-    _WORKER["extractor"] = extractor
-    _WORKER["threads"] = _setup_threads(extractor, n_workers)
+    _WORKER.update(extractor=extractor, sink=sink, threads=_setup_threads(extractor, n_workers))
 
 
-def _init_local_worker(extractor: Any, n_workers: int) -> None:
+def _init_local_worker(extractor: Any, n_workers: int, sink: Sink) -> None:
     die_with_parent()  # a killed stage leaves no worker behind
-    _load(extractor, n_workers)
+    _load(extractor, n_workers, sink)
 
 
-def _run_shard(paths: Sequence[str]) -> list:
+def _run_shard(paths: Sequence[str], keys: Sequence[str] = ()) -> Any:
+    """One shard in a worker: its entries, or what the worker's sink made of them."""
     from vocalab.features.extraction import extract_entries
 
-    return extract_entries(_WORKER["extractor"], paths)
+    entries = extract_entries(_WORKER["extractor"], paths)
+    sink = _WORKER.get("sink")
+    return entries if sink is None else sink(keys, entries)
 
 
-def run_local(extractor: Any, shards: Sequence[Shard], on_result: OnResult, *, workers: int) -> int:
+def run_local(extractor: Any, shards: Sequence[Shard], sink: Sink, on_result: OnResult, *, workers: int) -> int:
     """Run ``shards`` in this process (one worker or one shard) or a local process pool; returns the workers used."""
     if workers <= 1 or len(shards) <= 1:
         from vocalab.features.extraction import extract_entries
 
         with _setup_threads(extractor, 1):  # the same thread rule as in the workers
             for paths, keys, audio_s in shards:
-                on_result(keys, extract_entries(extractor, paths), audio_s)
+                on_result(keys, sink(keys, extract_entries(extractor, paths)), audio_s)
         return 1
     context = multiprocessing.get_context(getattr(extractor, "start_method", _START_METHOD))
     n_workers = min(workers, len(shards))
     with cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=context, initializer=_init_local_worker,
-                                initargs=(extractor, n_workers)) as executor:
-        futures = {executor.submit(_run_shard, paths): (keys, audio_s) for paths, keys, audio_s in shards}
+                                initargs=(extractor, n_workers, sink)) as executor:
+        futures = {executor.submit(_run_shard, paths, keys): (keys, audio_s) for paths, keys, audio_s in shards}
         try:
             for future in cf.as_completed(futures):
                 keys, audio_s = futures.pop(future)
@@ -111,7 +117,7 @@ def _dask_plugin(extractor: Any, per_host: dict[str, int]) -> Any:
     return LoadExtractor()
 
 
-def run_dask(extractor: Any, shards: Sequence[Shard], on_result: OnResult, *, workers: int,
+def run_dask(extractor: Any, shards: Sequence[Shard], sink: Sink, on_result: OnResult, *, workers: int,
              scheduler: str | None) -> int:
     """Run ``shards`` as tasks on a Dask cluster; returns the number of Dask workers."""
     from distributed import Client, LocalCluster, as_completed
@@ -132,7 +138,7 @@ def run_dask(extractor: Any, shards: Sequence[Shard], on_result: OnResult, *, wo
         try:
             for future in as_completed(list(futures)):
                 keys, audio_s = futures.pop(future)
-                on_result(keys, future.result(), audio_s)
+                on_result(keys, sink(keys, future.result()), audio_s)
                 future.release()  # results stream through: the corpus is never held in memory
         except BaseException:
             client.cancel(list(futures))

@@ -19,9 +19,11 @@ and recomputed, never read into a store.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import shutil
 import struct
@@ -78,16 +80,25 @@ def fingerprint(metas: Sequence[Mapping[str, Any]], code: Mapping[str, str]) -> 
 
 @dataclass(frozen=True)
 class Entry:
-    """One utterance's results: output name -> ``(frames, pooled row)``; no frames means absent."""
+    """One utterance's results: output name -> ``(frames, pooled row)``; no frames means absent.
+
+    On disk: a magic line, the BLAKE2b-128 of the rest, the length of a JSON header, the
+    header (each array's output, kind, dtype and shape), then the arrays' bytes. The
+    header alone gives the frame counts (:func:`read_lengths`), so a store's size is known
+    without reading its frames twice.
+    """
 
     outputs: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def lengths(self) -> dict[str, int]:
+        return {name: len(frames) for name, (frames, _) in self.outputs.items()}
 
     def to_bytes(self) -> bytes:
         header, blobs = [], []
         for name, (frames, pooled) in sorted(self.outputs.items()):
             for kind, array in (("frames", frames), ("pooled", pooled)):
                 array = np.ascontiguousarray(array)
-                header.append({"output": name, "kind": kind, "dtype": array.dtype.str, "shape": list(array.shape)})
+                header.append([name, kind, array.dtype.str, list(array.shape)])
                 blobs.append(array.tobytes())
         head = json.dumps(header, separators=(",", ":")).encode()
         payload = struct.pack("<I", len(head)) + head + b"".join(blobs)
@@ -96,73 +107,139 @@ class Entry:
     @classmethod
     def from_bytes(cls, data: bytes) -> Entry:
         """Parse an entry; ``ValueError`` if it is not one, or not whole."""
-        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + _DIGEST + 4:
+        if not data.startswith(MAGIC) or len(data) < _PREFIX + 4:
             raise ValueError("not a feature cache entry")
-        digest, payload = data[len(MAGIC):len(MAGIC) + _DIGEST], data[len(MAGIC) + _DIGEST:]
-        if hashlib.blake2b(payload, digest_size=_DIGEST).digest() != digest:
+        payload = memoryview(data)[_PREFIX:]
+        if hashlib.blake2b(payload, digest_size=_DIGEST).digest() != data[len(MAGIC):_PREFIX]:
             raise ValueError("checksum mismatch (truncated or corrupt)")
-        (n_head,) = struct.unpack("<I", payload[:4])
-        header = json.loads(payload[4:4 + n_head])
-        cursor, arrays = 4 + n_head, {}
-        for item in header:
-            dtype, shape = np.dtype(item["dtype"]), tuple(item["shape"])
-            size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
-            count = int(np.prod(shape, dtype=np.int64))
-            arrays[(item["output"], item["kind"])] = np.frombuffer(payload, dtype, count, cursor).reshape(shape)
-            cursor += size
-        if cursor != len(payload):
+        header, cursor = _header(data)
+        arrays = {}
+        for name, kind, dtype, shape in header:
+            dtype, count = np.dtype(dtype), math.prod(shape)
+            arrays[(name, kind)] = np.frombuffer(data, dtype, count, cursor).reshape(shape)
+            cursor += dtype.itemsize * count
+        if cursor != len(data):
             raise ValueError("entry length does not match its header")
         names = sorted({name for name, _ in arrays})
         return cls({name: (arrays[(name, "frames")], arrays[(name, "pooled")]) for name in names})
 
 
+_PREFIX = len(MAGIC) + _DIGEST
+
+
+def _header(data: bytes) -> tuple[list, int]:
+    """An entry's header and where its arrays begin (``ValueError`` if it cannot be one)."""
+    if not data.startswith(MAGIC) or len(data) < _PREFIX + 4:
+        raise ValueError("not a feature cache entry")
+    (n_head,) = struct.unpack_from("<I", data, _PREFIX)
+    if len(data) < _PREFIX + 4 + n_head:
+        raise ValueError("header cut short")
+    header = json.loads(data[_PREFIX + 4:_PREFIX + 4 + n_head])
+    if not isinstance(header, list) or not all(isinstance(item, list) and len(item) == 4 for item in header):
+        raise ValueError("malformed header")
+    return header, _PREFIX + 4 + n_head
+
+
+_DAMAGED = (ValueError, KeyError, TypeError, struct.error)
+
+
 class FeatureCache:
-    """The entries of one extractor fingerprint."""
+    """The entries of one extractor fingerprint. Picklable: worker processes write entries themselves."""
 
     def __init__(self, root: Path, extractor: str, fingerprint: str, *, info: Mapping[str, Any] | None = None):
         self.root = Path(root)
         self.extractor = extractor
         self.fingerprint = fingerprint
         self.folder = self.root / extractor / fingerprint
+        self._prefix = str(self.folder) + os.sep  # string paths: pathlib costs more than the I/O here
         self.corrupt = 0  # entries found damaged (deleted, to be recomputed)
         if info is not None and not (self.folder / "info.json").is_file():
             self.folder.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.folder / "info.json", (json.dumps(info, indent=2, sort_keys=True, default=str)
-                                                      + "\n").encode())
+            _write_atomic(str(self.folder / "info.json"), (json.dumps(info, indent=2, sort_keys=True, default=str)
+                                                           + "\n").encode())
 
-    def path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.entry"
+    def path(self, key: str) -> str:
+        return f"{self._prefix}{key[:2]}{os.sep}{key}.entry"
 
     def has(self, key: str) -> bool:
-        return self.path(key).is_file()
+        return os.path.isfile(self.path(key))
+
+    def _damaged(self, path: str) -> None:
+        self.corrupt += 1
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
     def get(self, key: str) -> Entry | None:
         """The entry, or None when it is missing or damaged (a damaged one is deleted and counted)."""
         path = self.path(key)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as handle:
+                data = handle.read()
         except FileNotFoundError:
             return None
         try:
             return Entry.from_bytes(data)
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError, struct.error):
-            self.corrupt += 1
-            path.unlink(missing_ok=True)
+        except _DAMAGED:
+            self._damaged(path)
             return None
 
-    def put(self, key: str, entry: Entry) -> None:
+    def read_lengths(self, key: str) -> dict[str, int] | None:
+        """Frame counts per output from an entry's header alone (None: missing, or damaged).
+
+        A truncated entry is caught here by its size; the checksum, which covers the
+        whole entry, is checked when the entry is read whole.
+        """
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(4096)
+                if len(data) >= _PREFIX + 4:
+                    need = _PREFIX + 4 + struct.unpack_from("<I", data, _PREFIX)[0]
+                    if len(data) < need:
+                        data += handle.read(need - len(data))
+                header, cursor = _header(data)
+                size = cursor + sum(np.dtype(dtype).itemsize * math.prod(shape) for _, _, dtype, shape in header)
+                if size != os.fstat(handle.fileno()).st_size:
+                    raise ValueError("entry length does not match its header")
+            return {name: int(shape[0]) for name, kind, _, shape in header if kind == "frames"}
+        except FileNotFoundError:
+            return None
+        except _DAMAGED:
+            self._damaged(path)
+            return None
+
+    def put(self, key: str, entry: Entry) -> dict[str, int]:
+        """Write an entry atomically; returns its frame counts."""
+        path = self.path(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         _write_atomic(path, entry.to_bytes())
+        return entry.lengths()
 
-    def record_run(self, keys: Iterable[str]) -> None:
-        """Remember what this run used, for ``vocalab cache prune``."""
-        record = {"fingerprint": self.fingerprint, "time": time.time(), "audio_hashes": sorted(set(keys))}
-        _write_atomic(self.root / self.extractor / "last-run.json", json.dumps(record).encode())
+    def put_many(self, keys: Sequence[str], entries: Sequence[Entry]) -> list[dict[str, int]]:
+        return [self.put(key, entry) for key, entry in zip(keys, entries)]
+
+    def record_run(self, lengths: Mapping[str, Mapping[str, int]]) -> None:
+        """Remember what this run used (for ``vocalab cache prune``) and each entry's frame counts.
+
+        The counts spare the next run a read of every entry's header; they are only a
+        hint: the store is written from entries read whole, checksum and counts checked.
+        """
+        record = {"fingerprint": self.fingerprint, "time": time.time(),
+                  "audio_hashes": {key: dict(counts) for key, counts in sorted(lengths.items())}}
+        (self.root / self.extractor).mkdir(parents=True, exist_ok=True)
+        _write_atomic(str(self.root / self.extractor / "last-run.json"), json.dumps(record).encode())
+
+    def last_run_lengths(self) -> dict[str, dict[str, int]]:
+        """The frame counts the last run of this fingerprint recorded (empty if another fingerprint ran last)."""
+        record = _last_run(self.root / self.extractor)
+        if not record or record.get("fingerprint") != self.fingerprint or not isinstance(
+                record.get("audio_hashes"), dict):
+            return {}
+        return record["audio_hashes"]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = f"{os.path.dirname(path)}{os.sep}.{os.path.basename(path)}.{os.getpid()}.tmp"
     with open(tmp, "wb") as handle:
         handle.write(data)
     os.replace(tmp, path)

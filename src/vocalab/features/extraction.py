@@ -253,15 +253,23 @@ def plan(manifest: pd.DataFrame, cache: FeatureCache) -> Plan:
 
 
 def entry_lengths(keys: Iterable[str], cache: FeatureCache) -> tuple[dict[str, dict[str, int]], set[str]]:
-    """Read (and so checksum) every entry once: its frame count per output, and the keys found damaged."""
+    """Each entry's frame count per output, from its header; and the keys whose entry is missing or damaged."""
     lengths, damaged = {}, set()
     for key in dict.fromkeys(keys):
-        entry = cache.get(key)
-        if entry is None:
+        found = cache.read_lengths(key)
+        if found is None:
             damaged.add(key)
         else:
-            lengths[key] = {name: len(frames) for name, (frames, _) in entry.outputs.items()}
+            lengths[key] = found
     return lengths, damaged
+
+
+class DamagedEntry(Exception):
+    """A cache entry failed its checksum while the store was being written."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
 
 
 def assemble(manifest: pd.DataFrame, keys: Sequence[str], lengths_of: Mapping[str, Mapping[str, int]],
@@ -276,11 +284,20 @@ def assemble(manifest: pd.DataFrame, keys: Sequence[str], lengths_of: Mapping[st
         absent = [u for u, ok in zip(utt_ids, present) if not ok]
         absent_counts[output.name] = len(absent)
 
-        def blocks(name: str = output.name):
-            for key, ok in zip(keys, present):
-                if ok:
-                    frames, row = _entry(cache, key).outputs[name]
-                    yield frames, np.array([len(frames)]), row[None, :]
+        def blocks(name: str = output.name, expected: list[int] = lengths[output.name], batch: int = 256):
+            frames, rows = [], []
+            for key, n in zip(keys, expected):
+                if n:
+                    entry = _entry(cache, key)
+                    if entry.lengths() != dict(lengths_of[key]):  # counts from a stale record: recompute
+                        raise DamagedEntry(key)
+                    frames.append(entry.outputs[name][0])
+                    rows.append(entry.outputs[name][1])
+                if len(frames) == batch:
+                    yield np.concatenate(frames), np.array([len(f) for f in frames]), np.stack(rows)
+                    frames, rows = [], []
+            if frames:
+                yield np.concatenate(frames), np.array([len(f) for f in frames]), np.stack(rows)
 
         write_store(
             out_dirs[output.name], utt_ids=[u for u, ok in zip(utt_ids, present) if ok], frame_blocks=blocks(),
@@ -293,31 +310,33 @@ def assemble(manifest: pd.DataFrame, keys: Sequence[str], lengths_of: Mapping[st
 def _entry(cache: FeatureCache, key: str) -> Entry:
     entry = cache.get(key)
     if entry is None:
-        raise FeatureStoreError(f"feature cache entry {cache.path(key)} vanished or was damaged while the store "
-                                f"was being written (another process pruning the cache?). Run the stage again.")
+        raise DamagedEntry(key)
     return entry
 
 
 def execute(extractor: Extractor, work: Sequence[tuple[str, str, float]], cache: FeatureCache, *,
-            workers: int, shard_size: int, backend: str, scheduler: str | None, bar: _AudioProgress) -> int:
-    """Extract ``work`` on ``backend``, each file's result written to the cache; returns the workers used."""
+            workers: int, shard_size: int, backend: str, scheduler: str | None,
+            bar: _AudioProgress) -> tuple[int, dict[str, dict[str, int]]]:
+    """Extract ``work`` on ``backend`` into the cache; returns the workers used and each new entry's frame counts."""
     from vocalab.features import backends
 
+    lengths: dict[str, dict[str, int]] = {}
     if not work:
-        return 0
+        return 0, lengths
     shards = []
     for begin in range(0, len(work), shard_size):
         part = work[begin:begin + shard_size]
         shards.append(([p for p, _, _ in part], [k for _, k, _ in part], sum(a for _, _, a in part)))
 
-    def on_result(keys: Sequence[str], entries: list[Entry], audio_s: float) -> None:
-        for key, entry in zip(keys, entries):
-            cache.put(key, entry)
+    def on_result(keys: Sequence[str], counts: list[dict[str, int]], audio_s: float) -> None:
+        lengths.update(zip(keys, counts))
         bar.advance(audio_s)
 
     if backend == "dask":
-        return backends.run_dask(extractor, shards, on_result, workers=workers, scheduler=scheduler)
-    return backends.run_local(extractor, shards, on_result, workers=workers)
+        used = backends.run_dask(extractor, shards, cache.put_many, on_result, workers=workers, scheduler=scheduler)
+    else:
+        used = backends.run_local(extractor, shards, cache.put_many, on_result, workers=workers)
+    return used, lengths
 
 
 def extract_manifest(
@@ -359,20 +378,33 @@ def extract_manifest(
     bar = _AudioProgress(float(durations.sum()), desc=f"extract {extractor.name}", disable=not progress)
     bar.advance(float(durations.sum()) - sum(a for _, _, a in todo.work))
     options = dict(workers=workers, shard_size=shard_size, backend=backend, scheduler=scheduler, bar=bar)
-    used = execute(extractor, todo.work, cache, **options)
-    lengths, damaged = entry_lengths(todo.keys, cache)
-    if damaged:  # truncated or corrupt entries: recomputed, never read into a store
-        first_row = {key: i for i, key in reversed(list(enumerate(todo.keys)))}
-        redo = [(str(manifest["path"].iloc[first_row[k]]), k, 0.0) for k in sorted(damaged, key=first_row.get)]
-        used = max(used, execute(extractor, redo, cache, **options))
-        more, damaged = entry_lengths(damaged, cache)
-        if damaged:
-            raise FeatureStoreError(f"feature cache entries under {cache.folder} are damaged as soon as they are "
-                                    f"written ({len(damaged)}); check the disk, or set VOCALAB_CACHE elsewhere.")
+    used, lengths = execute(extractor, todo.work, cache, **options)
+    first_row = {key: i for i, key in reversed(list(enumerate(todo.keys)))}
+
+    def redo(keys: Iterable[str]) -> None:  # damaged entries are recomputed, never read into a store
+        nonlocal used
+        work = [(str(manifest["path"].iloc[first_row[k]]), k, 0.0) for k in sorted(keys, key=first_row.get)]
+        n, more = execute(extractor, work, cache, **options)
+        used = max(used, n)
         lengths.update(more)
+
+    recorded = cache.last_run_lengths()
+    lengths.update({k: recorded[k] for k in todo.keys if k in recorded and k not in lengths})
+    found, damaged = entry_lengths((k for k in todo.keys if k not in lengths), cache)
+    lengths.update(found)
+    if damaged:
+        redo(damaged)
     bar.close()
-    absent = assemble(manifest, todo.keys, lengths, cache, outputs, out_dirs, extra_meta)
-    cache.record_run(todo.keys)
+    for attempt in range(3):
+        try:
+            absent = assemble(manifest, todo.keys, lengths, cache, outputs, out_dirs, extra_meta)
+            break
+        except DamagedEntry as err:  # a checksum failed on the full read
+            if attempt == 2:
+                raise FeatureStoreError(f"feature cache entries under {cache.folder} are damaged as soon as they "
+                                        f"are written; check the disk, or set VOCALAB_CACHE elsewhere.") from err
+            redo([err.key])
+    cache.record_run({key: lengths[key] for key in todo.keys})
     return ExtractionReport(
         n_utterances=len(manifest), audio_s=float(durations.sum()), wall_s=time.perf_counter() - start_time,
         workers=used, cached=todo.cached, extracted=len(todo.work), absent=absent, corrupt=cache.corrupt,

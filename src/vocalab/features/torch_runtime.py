@@ -32,11 +32,30 @@ def preferred_workers(device: torch.device) -> int:
 
 
 def share_cpu_threads(device: torch.device, n_workers: int) -> None:
-    """Give each of ``n_workers`` processes its share of the CPU cores for torch."""
+    """Give each of ``n_workers`` processes its share of the CPU cores, for torch and for numpy's BLAS.
+
+    Both matter: the front ends (log-mel, normalisation) run numpy, and a worker whose
+    BLAS keeps every core oversubscribes them as soon as there are two workers.
+    """
     import torch
+    from threadpoolctl import threadpool_limits
 
     if device.type == "cpu":
-        torch.set_num_threads(max(1, default_workers() // max(1, n_workers)))
+        share = max(1, default_workers() // max(1, n_workers))
+        torch.set_num_threads(share)
+        threadpool_limits(limits=share)
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), as torch detects it.
+
+    Elsewhere bfloat16 is emulated and slower than float32, so ``dtype: auto`` keeps float32.
+    """
+    import torch
+
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check() for check in checks if check is not None)
 
 
 class TorchExtractor:

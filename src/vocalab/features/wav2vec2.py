@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import numpy as np
 
-from vocalab.audio import mono_signal, resample
+from vocalab.audio import mono_signal, resample, trim_silent_ends
 from vocalab.errors import ParamsError, VocalabError
 from vocalab.features.wav2vec2_source import (
     BASE_MODEL_ID,
@@ -37,7 +37,7 @@ from vocalab.features.wav2vec2_source import (
     load_preprocessing,
     resolve_source,
 )
-from vocalab.features.torch_runtime import TorchExtractor, preferred_workers, resolve_device
+from vocalab.features.torch_runtime import TorchExtractor, cpu_has_native_bfloat16, preferred_workers, resolve_device
 from vocalab.features.registry import register_extractor
 from vocalab.params import bounded, check_device_param, to_dict
 
@@ -58,12 +58,15 @@ class Wav2Vec2ExtractorConfig:
     layers : str or list   ``last`` (the model output), ``all`` (input + every layer) or
                            layer indices, 0 = transformer input, i = output of layer i
     device : str           ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``
-    dtype : str            ``auto`` (float32 on CPU, bfloat16/float16 on CUDA) or a dtype
+    dtype : str            ``auto``: bfloat16 on a CPU that computes it natively (AVX-512 BF16 or AMX),
+                           else float32; bfloat16/float16 on CUDA; or a dtype
     batch_s : float > 0    padded audio seconds per forward pass; null: one utterance per pass
                            on CPU (batching does not pay there), 120 s on CUDA
     chunk_s : float        longer files are cut into windows of at most this many seconds
     chunk_overlap_s : float  context kept on each side of a window and then discarded
     frames_dtype : str     storage type of frame embeddings (pooled stats are float32)
+    trim_db : float        opt-in: cut the ends quieter than this many dB below the loudest 10 ms
+                           (null: keep every sample); less audio to run, different features
     """
 
     model: str = BASE_MODEL_ID
@@ -76,6 +79,7 @@ class Wav2Vec2ExtractorConfig:
     chunk_s: float = bounded(30.0, ge=2.0, le=600.0)
     chunk_overlap_s: float = bounded(2.0, ge=0.0)
     frames_dtype: Literal["float16", "float32"] = "float16"
+    trim_db: float | None = bounded(None, ge=10.0, le=120.0)
 
     def check(self, section: str) -> None:
         check_device_param(self.device, section)
@@ -236,7 +240,7 @@ class Wav2Vec2Extractor(TorchExtractor):
 
         if name == "auto":
             if self.device.type != "cuda":
-                return torch.float32
+                return torch.bfloat16 if cpu_has_native_bfloat16() else torch.float32
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         if name == "float16" and self.device.type == "cpu":
             raise ParamsError(
@@ -318,6 +322,8 @@ class Wav2Vec2Extractor(TorchExtractor):
     def prepare(self, samples: np.ndarray) -> np.ndarray:
         """What the model is fed: normalised as its feature extractor says, padded to one frame."""
         x = mono_signal(samples)
+        if self.config.trim_db is not None:
+            x = trim_silent_ends(x, top_db=self.config.trim_db, frame=self.sampling_rate // 100)
         if self.preprocessing["do_normalize"]:
             x = (x - x.mean()) / np.sqrt(x.var() + _NORM_EPS)
         if len(x) < self.receptive_field:
