@@ -192,7 +192,7 @@ def write_store(
     narrower ``dtype``. A store of functionals (meta ``pooled: functionals``)
     passes its pooled rows in every block, named by meta ``pooled_names``.
 
-    Blocks are streamed into a memory-mapped ``frames.npy`` so memory stays bounded.
+    Blocks are appended to ``frames.npy`` as they come, so memory stays bounded.
     The store is written to ``<root>.tmp`` and renamed into place once complete.
     """
     functionals = meta.get("pooled", "mean_std") == "functionals"
@@ -201,29 +201,30 @@ def write_store(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    frames_out = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=dtype, shape=(total_frames, dim))
     offsets = np.zeros(len(utt_ids) + 1, dtype=np.int64)
     pooled = np.zeros((len(utt_ids), len(names)), dtype=np.float32)
     cursor, index = 0, 0
-    for frames, lengths, *given in frame_blocks:
-        if frames.ndim != 2 or frames.shape[1] != dim:
-            raise FeatureStoreError(f"frame block of shape {frames.shape} does not match dim={dim}")
-        if functionals and not given:
-            raise FeatureStoreError("a store of functionals needs its pooled rows in every block")
-        start = 0
-        for k, length in enumerate(lengths):
-            pooled[index] = given[0][k] if given else pool(frames[start:start + length])
-            start += length
-            index += 1
-            offsets[index] = offsets[index - 1] + length
-        frames_out[cursor:cursor + len(frames)] = frames
-        cursor += len(frames)
+    with open(tmp / "frames.npy", "wb") as frames_out:  # appended block by block: memory stays flat
+        np.lib.format.write_array_header_1_0(frames_out, {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+            "shape": (int(total_frames), int(dim))})
+        for frames, lengths, *given in frame_blocks:
+            if frames.ndim != 2 or frames.shape[1] != dim:
+                raise FeatureStoreError(f"frame block of shape {frames.shape} does not match dim={dim}")
+            if functionals and not given:
+                raise FeatureStoreError("a store of functionals needs its pooled rows in every block")
+            start = 0
+            for k, length in enumerate(lengths):
+                pooled[index] = given[0][k] if given else pool(frames[start:start + length])
+                start += length
+                index += 1
+                offsets[index] = offsets[index - 1] + length
+            frames_out.write(np.ascontiguousarray(frames, dtype=dtype).tobytes())
+            cursor += len(frames)
     if index != len(utt_ids) or cursor != total_frames:
         raise FeatureStoreError(
             f"store incomplete: wrote {index}/{len(utt_ids)} utterances and {cursor}/{total_frames} frames"
         )
-    frames_out.flush()
-    del frames_out
     np.save(tmp / "offsets.npy", offsets)
     np.save(tmp / "pooled.npy", pooled)
     (tmp / "utt_ids.txt").write_text("".join(f"{u}\n" for u in utt_ids), encoding="utf-8")
