@@ -58,8 +58,9 @@ class Wav2Vec2ExtractorConfig:
     layers : str or list   ``last`` (the model output), ``all`` (input + every layer) or
                            layer indices, 0 = transformer input, i = output of layer i
     device : str           ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``
-    dtype : str            ``auto``: bfloat16 on a CPU that computes it natively (AVX-512 BF16 or AMX),
-                           else float32; bfloat16/float16 on CUDA; or a dtype
+    dtype : str            ``float32`` (the same bytes on every CPU), ``auto`` (bfloat16 on a CPU that
+                           computes it natively, AVX-512 BF16 or AMX, else float32; bfloat16/float16
+                           on CUDA), or a dtype
     batch_s : float > 0    padded audio seconds per forward pass; null: one utterance per pass
                            on CPU (batching does not pay there), 120 s on CUDA
     chunk_s : float        longer files are cut into windows of at most this many seconds
@@ -74,7 +75,7 @@ class Wav2Vec2ExtractorConfig:
     seed: int = bounded(0, ge=0)
     layers: Literal["last", "all"] | tuple[int, ...] = "last"
     device: str = "auto"
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "float32"
     batch_s: float | None = bounded(None, gt=0.0)
     chunk_s: float = bounded(30.0, ge=2.0, le=600.0)
     chunk_overlap_s: float = bounded(2.0, ge=0.0)
