@@ -18,12 +18,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from vocalab.errors import FeatureStoreError, VocalabError
 from vocalab.features.store import FeatureStore
 from vocalab.metrics import uar
-from vocalab.models import sequence as seq
 from vocalab.models.classifiers import build_classifier, decision_scores
 from vocalab.models.config import TrainConfig, search_grid, with_override
 from vocalab.manifest import speakers_known
@@ -104,6 +102,8 @@ class FittedModel:
     def predict_proba(self, data: SplitData) -> np.ndarray:
         """Class probabilities (calibrated for the SVM), ``[shape=(n, n_classes)]``."""
         if self.kind == "sequence":
+            from vocalab.models import sequence as seq
+
             return seq.predict_proba(self.model, data.sequences or [], self.device)
         if len(data.labels) == 0:
             return np.zeros((0, len(self.model.classes_)))
@@ -143,6 +143,10 @@ def fit_candidate(config: TrainConfig, train_data: SplitData, validation: SplitD
         if list(pipeline.classes_) != classes:
             raise VocalabError(f"the model learned classes {list(pipeline.classes_)}, expected {classes}.")
         return FittedModel(pipeline, "pooled"), [], {}
+    import torch  # sequence heads only: pooled models never load torch
+
+    from vocalab.models import sequence as seq
+
     device = _device(config)
     sequences = train_data.sequences or []
     frames = np.concatenate(sequences)
@@ -297,5 +301,5 @@ def load_model(model_dir: Path) -> tuple[list[tuple[str, FittedModel]], ModelInf
     for fold in info.folds:
         model = load_fold_model(fold_dir(model_dir, fold.name), info.kind, fold.chosen_candidate.architecture,
                                 info.labels)
-        models.append((fold.name, FittedModel(model, info.kind, torch.device("cpu"))))
+        models.append((fold.name, FittedModel(model, info.kind, "cpu")))
     return models, info

@@ -83,3 +83,41 @@ def test_a_saved_model_has_the_same_bytes_each_time_and_loads(model, tmp_path):
     assert (tmp_path / "0" / POOLED_FILE).read_bytes() == (tmp_path / "1" / POOLED_FILE).read_bytes()
     loaded = load_fold_model(tmp_path / "0", "pooled", None, ["a", "b", "c"])
     np.testing.assert_array_equal(loaded.predict_proba(X), fits[0].predict_proba(X))
+
+
+def test_models_save_and_load_without_torch_and_trust_only_the_projects_estimators(tmp_path):
+    """In a fresh process, as a train or evaluate stage runs: skops trusts the estimator modules the
+    project builds from (and so imports neither torch nor dask nor pytest); another module's estimator is refused."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from pathlib import Path
+        from sklearn.dummy import DummyClassifier
+        from sklearn.pipeline import Pipeline
+        from vocalab.errors import VocalabError
+        from vocalab.models.classifiers import build_classifier
+        from vocalab.models.config import TrainConfig
+        from vocalab.models.persist import load_fold_model, save_fold_model, skops_io
+        from vocalab.training import FittedModel
+
+        X, y = np.random.default_rng(0).normal(size=(30, 3)), np.repeat(["a", "b", "c"], 10)
+        fitted = build_classifier(TrainConfig()).fit(X, y)
+        save_fold_model(FittedModel(fitted, "pooled"), Path({str(tmp_path)!r}) / "ok")
+        loaded = load_fold_model(Path({str(tmp_path)!r}) / "ok", "pooled", None, ["a", "b", "c"])
+        assert (loaded.predict(X) == fitted.predict(X)).all()
+        print("heavy:", sorted(m for m in ("torch", "dask", "pytest") if m in sys.modules))
+        foreign = Path({str(tmp_path)!r}) / "foreign"
+        foreign.mkdir()
+        skops_io().dump(Pipeline([("c", DummyClassifier().fit(X, y))]), foreign / "model.skops")
+        try:
+            load_fold_model(foreign, "pooled", None, ["a", "b", "c"])
+        except VocalabError as err:
+            print("refused:", err)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert "heavy: []" in out
+    assert "refused:" in out and "sklearn.dummy.DummyClassifier" in out
