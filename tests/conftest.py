@@ -13,9 +13,17 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-import pytest
-import soundfile as sf
+# in parallel test workers (make test runs one per core), every thread pool keeps to one thread, or
+# OpenMP and torch pools spinning on the same cores slow each other down many times over; set before
+# numpy, torch or scikit-learn start their pools. Tests of thread counts set theirs explicitly.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _variable in THREAD_VARIABLES:
+        os.environ.setdefault(_variable, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import soundfile as sf  # noqa: E402
 
 # no test may reach a model hub or anything else outside this machine
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, speech_like, write_wav
+from tests.conftest import REPO_ROOT, THREAD_VARIABLES, speech_like, write_wav
 
 DIGEST = """
 import hashlib, json, sys
@@ -65,7 +65,8 @@ def test_handcrafted_store_is_byte_identical_across_simd_kernels_blas_cores_and_
     }
     digests = {}
     for k, (name, (env, threads)) in enumerate(variants.items()):
-        environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), **env}
+        inherited = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}  # threads as a user's are
+        environment = {**inherited, "PYTHONPATH": str(REPO_ROOT / "src"), **env}
         result = subprocess.run([sys.executable, "-c", DIGEST, str(tmp_path / "manifest.csv"), str(tmp_path / f"v{k}"),
                                  str(threads)], env=environment, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"{name}: {result.stderr}"

@@ -436,3 +436,19 @@ def test_spawned_workers_give_what_one_process_gives(short_and_long_corpus, tmp_
         a, b = FeatureStore(tmp_path / "serial" / store), FeatureStore(tmp_path / "parallel" / store)
         assert a.utt_ids == b.utt_ids == manifest["utt_id"].tolist()
         close(np.asarray(b.frames), np.asarray(a.frames), tol=1e-5)
+
+
+def test_the_logmel_store_does_not_depend_on_the_embedding_params(short_and_long_corpus, tmp_path):
+    """Changing a VGGish-only param leaves the logmel store byte-identical, so DVC skips the logmel branch."""
+    from vocalab.features.extraction import extract_manifest
+
+    manifest, _ = short_and_long_corpus
+    for embedding in ("pre_relu", "post_relu"):
+        extract_manifest(manifest, make(embedding=embedding), {"vggish": tmp_path / embedding / "v",
+                                                               "logmel": tmp_path / embedding / "l"},
+                         workers=1, cache_root=tmp_path / "cache", progress=False)
+    files = sorted(p.name for p in (tmp_path / "pre_relu" / "l").iterdir())
+    assert "meta.json" in files and files == sorted(p.name for p in (tmp_path / "post_relu" / "l").iterdir())
+    for name in files:
+        assert (tmp_path / "pre_relu" / "l" / name).read_bytes() == (tmp_path / "post_relu" / "l" / name).read_bytes()
+    assert (tmp_path / "pre_relu" / "v" / "pooled.npy").read_bytes() != (tmp_path / "post_relu" / "v" / "pooled.npy").read_bytes()
