@@ -31,6 +31,20 @@ def test_stereo_is_mixed_to_mono(wav_factory):
     np.testing.assert_allclose(samples, (left + right) / 2, atol=1e-6)
 
 
+@pytest.mark.parametrize("name, subtype", [("mono.wav", "PCM_16"), ("mono.flac", "PCM_16"), ("loud.wav", "PCM_16"),
+                                           ("stereo.wav", "PCM_16"), ("mono24.wav", "PCM_24")])
+def test_the_fast_16_bit_read_gives_soundfiles_float32_values(wav_factory, name, subtype):
+    import soundfile as sf
+
+    rng = np.random.default_rng(7)
+    samples = rng.uniform(-1.2 if name == "loud.wav" else -0.5, 0.5, size=(4001, 2 if "stereo" in name else 1))
+    path = wav_factory(name, np.clip(samples, -1, 1), 22050, subtype)
+    expected = sf.read(str(path), dtype="float32", always_2d=True)[0].mean(axis=1, dtype=np.float32)
+    decoded, rate = load_audio(path)
+    assert rate == 22050 and decoded.dtype == np.float32
+    assert decoded.tobytes() == expected.tobytes()  # the same bits, not only close
+
+
 @pytest.mark.parametrize("file_rate", [44100, 48000, 22050, 8000])
 def test_resampling_keeps_length_and_pitch(wav_factory, file_rate):
     path = wav_factory(f"tone_{file_rate}.wav", tone(1000, sampling_rate=file_rate, duration_s=1.0), file_rate)

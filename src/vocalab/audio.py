@@ -179,6 +179,25 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     return samples.mean(axis=1, dtype=np.float32)
 
 
+_PCM16_SCALE = np.float32(1.0 / 32768.0)  # libsndfile's own int16 -> float scale, a power of two: exact
+
+
+def _read_mono(path: Path) -> tuple[np.ndarray, int]:
+    """Decode a file soundfile reads, mixed to mono float32.
+
+    16-bit files (most corpora) are read as int16 and scaled here: the same values as
+    soundfile's float32 read, at a fifth of its cost.
+    """
+    with sf.SoundFile(str(path)) as handle:
+        rate = int(handle.samplerate)
+        if handle.subtype != "PCM_16":
+            return to_mono(handle.read(dtype="float32", always_2d=True)), rate
+        pcm = handle.read(dtype="int16", always_2d=True)
+    if pcm.shape[1] == 1:
+        return pcm[:, 0].astype(np.float32) * _PCM16_SCALE, rate
+    return to_mono(pcm.astype(np.float32) * _PCM16_SCALE), rate
+
+
 def load_audio(path: str | Path, *, sampling_rate: int | None = None) -> tuple[np.ndarray, int]:
     """Decode a file once to mono float32, resampled to ``sampling_rate`` if given.
 
@@ -199,13 +218,12 @@ def load_audio(path: str | Path, *, sampling_rate: int | None = None) -> tuple[n
         mono = _ffmpeg_decode(path, file_sr)  # at its own rate: resampled below like any file
     else:
         try:
-            samples, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+            mono, file_sr = _read_mono(path)
         except (sf.LibsndfileError, RuntimeError, OSError) as err:
             raise AudioError(
                 f"audio file '{path}' cannot be decoded ({err}). Re-encode it or remove it, "
                 f"then re-run the 'manifest' stage."
             ) from err
-        mono = to_mono(samples)
     if mono.shape[0] == 0:
         raise AudioError(f"audio file '{path}' holds no samples. Remove it or re-record it.")
     if sampling_rate is None:
