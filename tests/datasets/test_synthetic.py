@@ -27,10 +27,17 @@ def test_espeak_unknown_voice_is_a_clear_error():
 
 
 def test_plan_follows_ravdess_proportions():
-    plan = clip_plan(SyntheticConfig(speakers=2, repetitions=2))
+    plan = clip_plan(SyntheticConfig(speakers=2, statements=2, repetitions=2))
     assert len(plan) == 2 * 60  # RAVDESS: 60 speech clips per actor
     counts = Counter(c["emotion"] for c in plan)
     assert counts["neutral"] == 8 and counts["angry"] == 16
+
+
+def test_a_smaller_corpus_is_a_subset_of_a_larger_one():
+    small = clip_plan(SyntheticConfig(speakers=3, statements=1, repetitions=1))
+    large = clip_plan(SyntheticConfig(speakers=4, statements=2, repetitions=2))
+    assert len(small) == 3 * 15 and all(clip in large for clip in small)
+    assert {clip["statement"] for clip in small} == {1}
 
 
 def test_speakers_alternate_gender_and_differ():
@@ -52,7 +59,7 @@ def test_generation_is_deterministic_and_seeded(tmp_path):
     generate(config, tmp_path / "b", progress=False)
     generate(SyntheticConfig(speakers=4, repetitions=1, seed=4), tmp_path / "c", progress=False)
     files = sorted((tmp_path / "a").rglob("*.wav"))
-    assert n == len(files) == 120
+    assert n == len(files) == 60
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b") != _digest(tmp_path / "c")
     assert (tmp_path / "a" / "synthetic.json").is_file()
     for path in files:

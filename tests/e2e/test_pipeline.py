@@ -78,7 +78,7 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     output = dvc(project, "repro")
     assert stages_run(output) == ALL_STAGES
     manifest = json.loads((root / "metrics/manifest.json").read_text())
-    assert manifest["n_utterances"] == 120 and manifest["n_rejected"] == 0
+    assert manifest["n_utterances"] == 60 and manifest["n_rejected"] == 0
     split = json.loads((root / "metrics/split.json").read_text())
     assert split["speaker_overlap"] is False
     before = json.loads((root / "metrics/handcrafted.json").read_text())
@@ -178,7 +178,7 @@ def test_sequence_model_with_speaker_folds_then_predict(project):
     assert {"split", "train@handcrafted", "evaluate@handcrafted", "train@logmel", "summary"} <= stages_run(output)
     metrics = details(root, "handcrafted")
     assert metrics["classifier"] == "attentive" and metrics["protocol"]["split"] == "speaker_kfold"
-    assert len(metrics["folds"]["per_fold"]) == 2 and metrics["n_test"] == 120  # every utterance tested once
+    assert len(metrics["folds"]["per_fold"]) == 2 and metrics["n_test"] == 60  # every utterance tested once
     assert metrics["protocol"]["early_stopping"] == "validation UAR"
     curves = (root / "metrics/curves/handcrafted.csv").read_text().splitlines()
     assert curves[0].startswith("fold,candidate,step,epoch,train_loss") and len(curves) >= 3

@@ -47,7 +47,8 @@ def test_saved_tiny_model_loads_through_the_stage_loader(tiny_wav2vec2):
     samples = signals(1.3)[0]
     frames = extractor.extract(samples, 16000)
     assert frames.shape == (num_frames(len(samples), extractor.hf_config), 32) == (64, 32)
-    np.testing.assert_allclose(frames, reference(tiny_wav2vec2, samples), atol=2e-5)
+    # the default is the middle layer: hidden state 1 of the 2-layer model
+    np.testing.assert_allclose(frames, reference(tiny_wav2vec2, samples, layer=1), atol=2e-5)
     meta = extractor.meta()
     assert meta["pretrained"] is True and meta["model"] == str(tiny_wav2vec2)
     assert meta["model_kind"] == "directory" and meta["frames_per_second"] == 50.0
@@ -154,7 +155,7 @@ def test_sources_resolve_by_what_exists(tiny_wav2vec2):
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"layers": "middle"}, r"'embeddings\.wav2vec2\.layers' = 'middle' has the wrong type"),
+    ({"layers": "first"}, r"'embeddings\.wav2vec2\.layers' = 'first' has the wrong type"),
     ({"layers": []}, r"'embeddings\.wav2vec2\.layers' is an empty list"),
     ({"layers": [1, 1]}, r"distinct layer indices"),
     ({"device": "gpu"}, r"'embeddings\.wav2vec2\.device' = 'gpu' is not allowed"),
@@ -191,8 +192,17 @@ def test_layer_choice(tiny_wav2vec2):
     first = make(tiny_wav2vec2, layers=[1])
     assert len(first._model.encoder.layers) == 1  # layer 2 is never run
     np.testing.assert_allclose(first.extract(samples, 16000), frames[:, 32:64], atol=2e-6)
-    last = make(tiny_wav2vec2).extract(samples, 16000)
+    last = make(tiny_wav2vec2, layers="last").extract(samples, 16000)
     np.testing.assert_allclose(last, frames[:, 64:], atol=2e-6)
+
+
+def test_middle_layer_is_the_default_and_follows_the_depth(tiny_wav2vec2, tmp_path):
+    """The default is the middle layer (emotion peaks there in pretrained models), whatever the depth."""
+    middle = make(tiny_wav2vec2)
+    assert middle.layers == [1] and middle.feature_names[0] == "l1_0" and middle.meta()["layers"] == [1]
+    assert len(middle._model.encoder.layers) == 1
+    deeper = make(save_tiny_wav2vec2(tmp_path / "six", num_hidden_layers=6))
+    assert deeper.layers == [3] and len(deeper._model.encoder.layers) == 3
 
 
 # -- exact batching ---------------------------------------------------------------------
@@ -230,7 +240,7 @@ def test_padded_batches_equal_one_by_one_for_a_group_norm_model(tiny_wav2vec2):
 def test_padded_batches_equal_one_by_one_for_a_layer_norm_model(tmp_path):
     model_dir = save_tiny_wav2vec2(tmp_path / "lv", feat_extract_norm="layer", do_stable_layer_norm=True,
                                    conv_bias=True)
-    extractor = make(model_dir, batch_s=100.0)
+    extractor = make(model_dir, layers="last", batch_s=100.0)
     assert extractor._norm is None
     clips = signals(0.6, 2.1, 1.4)
     for alone, together in zip([extractor.extract_batch([x])[0] for x in clips], extractor.extract_batch(clips)):

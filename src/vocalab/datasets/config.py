@@ -17,8 +17,9 @@ from vocalab.params import bounded, nested
 class SyntheticConfig:
     """``data.synthetic``: the espeak-ng emotional speech corpus."""
 
-    speakers: int = bounded(12, ge=2, le=24)
-    repetitions: int = bounded(2, ge=1, le=2)
+    speakers: int = bounded(10, ge=2, le=24)
+    statements: int = bounded(1, ge=1, le=2)
+    repetitions: int = bounded(1, ge=1, le=2)
     snr_db: float | None = bounded(25.0, ge=-10.0, le=100.0)
     seed: int = bounded(0, ge=0)
 

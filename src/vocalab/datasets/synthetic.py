@@ -100,13 +100,17 @@ def make_speakers(config: SyntheticConfig) -> list[Speaker]:
 
 
 def clip_plan(config: SyntheticConfig) -> list[dict[str, int | str]]:
-    """All clips of the corpus, in RAVDESS proportions (neutral has no strong intensity)."""
+    """All clips of the corpus, in RAVDESS proportions (neutral has no strong intensity).
+
+    Each clip is seeded from its own fields, so a corpus with fewer speakers, statements or
+    repetitions is a subset of a larger one, clip for clip.
+    """
     plan = []
     for actor in range(1, config.speakers + 1):
         for emotion, code in EMOTION_CODES.items():
             intensities = (1,) if emotion == "neutral" else (1, 2)
             for intensity in intensities:
-                for statement in STATEMENTS:
+                for statement in list(STATEMENTS)[: config.statements]:
                     for repetition in range(1, config.repetitions + 1):
                         plan.append(
                             {"actor": actor, "emotion": emotion, "code": code,

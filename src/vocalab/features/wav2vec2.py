@@ -55,8 +55,9 @@ class Wav2Vec2ExtractorConfig:
     model : str            hub id, local directory (config.json + weights) or weights file
     init : str             ``pretrained`` loads weights; ``random`` builds the architecture, seeded
     seed : int >= 0        seed of the random initialisation
-    layers : str or list   ``last`` (the model output), ``all`` (input + every layer) or
-                           layer indices, 0 = transformer input, i = output of layer i
+    layers : str or list   ``middle`` (the output of the middle transformer layer, 6 of 12 for Base),
+                           ``last`` (the model output), ``all`` (input + every layer) or layer
+                           indices, 0 = transformer input, i = output of layer i
     device : str           ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``
     dtype : str            ``float32`` (the same bytes on every CPU), ``auto`` (bfloat16 on a CPU that
                            computes it natively, AVX-512 BF16 or AMX, else float32; bfloat16/float16
@@ -73,7 +74,7 @@ class Wav2Vec2ExtractorConfig:
     model: str = BASE_MODEL_ID
     init: Literal["pretrained", "random"] = "random"
     seed: int = bounded(0, ge=0)
-    layers: Literal["last", "all"] | tuple[int, ...] = "last"
+    layers: Literal["middle", "last", "all"] | tuple[int, ...] = "middle"
     device: str = "auto"
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "float32"
     batch_s: float | None = bounded(None, gt=0.0)
@@ -209,6 +210,8 @@ class Wav2Vec2Extractor(TorchExtractor):
         n_layers = int(self.hf_config.num_hidden_layers)
         if config.layers == "last":
             self.layers: list[int | str] = ["last"]
+        elif config.layers == "middle":
+            self.layers = [max(1, n_layers // 2)]
         elif config.layers == "all":
             self.layers = list(range(n_layers + 1))
         else:
