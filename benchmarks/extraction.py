@@ -1,17 +1,20 @@
 """Benchmark: vocalab's extractors vs the per-file loops of the notebooks.
 
 For each feature set, the notebook approach and vocalab run on the same files, in
-the same process, after a warm-up. Prints audio-seconds processed per wall-clock
+the same process, after a warm-up; every run is timed twice (``--passes``), the passes
+interleaved, and its faster pass counts. Prints audio-seconds processed per wall-clock
 second and the ratio.
 
 - handcrafted: librosa mfcc/rms/zero_crossing_rate file by file.
 - wav2vec2: librosa.load + Wav2Vec2FeatureExtractor + Wav2Vec2Model, one file at
-  a time, on the same device, with the model of params.yaml (embeddings.wav2vec2).
+  a time, on the same device, with the model and layers of params.yaml
+  (embeddings.wav2vec2): a notebook keeps a middle layer by asking for every hidden state.
 - vggish: librosa.load + the VGGish log-mel examples + one forward pass per file,
   as torchvggish's ``model(file)`` does, with the same weights (embeddings.vggish).
   vocalab also writes the logmel store in the same pass.
 
     python benchmarks/extraction.py [--sets handcrafted opensmile wav2vec2 vggish] [--limit N] [--workers N]
+        [--rate 48000] [--passes 2]
         [--readme README.md]   # rewrite the README's speed table with this run's (make bench does)
 
 - opensmile: opensmile.Smile.process_signal per set (eGeMAPS, ComParE) and level
@@ -55,13 +58,40 @@ def naive_loop(paths: list[str], config: HandcraftedConfig) -> list[np.ndarray]:
     return out
 
 
-def vocalab_run(manifest, extractor, workers: int) -> tuple[float, Path]:
-    """Seconds to build the store; the store is kept in a temp dir for comparisons."""
+def vocalab_run(manifest, extractor, workers: int, outputs=("store",), check=None) -> float:
+    """Seconds to build the store(s) in a temp dir; ``check(folder)`` reads them before they are deleted."""
     tmp = Path(tempfile.mkdtemp(prefix="vocalab-bench-"))
+    out = tmp / "store" if outputs == ("store",) else {name: tmp / name for name in outputs}
     start = time.perf_counter()
-    extract_manifest(manifest, extractor, tmp / "store", workers=workers, cache_root=tmp / "scratch",
-                     progress=False)
-    return time.perf_counter() - start, tmp / "store"
+    extract_manifest(manifest, extractor, out, workers=workers, cache_root=tmp / "scratch", progress=False)
+    seconds = time.perf_counter() - start
+    if check is not None:
+        check(tmp)
+    shutil.rmtree(tmp)
+    return seconds
+
+
+def timed(run) -> float:
+    """Wall seconds of ``run()``."""
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+PASSES = 2  # --passes
+
+
+def best_of_passes(runs: list[tuple[str, callable]]) -> list[tuple[str, float]]:
+    """Time every run, then every run again, PASSES times in all, and keep each run's fastest pass.
+
+    A run is ``(label, run)``; ``run(first)`` returns its wall seconds and does its checks when
+    ``first`` is true. The passes interleave, so a machine that slows down during the benchmark
+    (shared or throttled CPUs drift by 15 % or more within minutes) slows every row alike."""
+    best = [float("inf")] * len(runs)
+    for i in range(PASSES):
+        for k, (_, run) in enumerate(runs):
+            best[k] = min(best[k], run(i == 0))
+    return [(label, seconds) for (label, _), seconds in zip(runs, best)]
 
 
 TABLE: list[dict] = []  # every run of this invocation, for the one table at the end
@@ -92,32 +122,37 @@ def bench_handcrafted(manifest, params: Path, workers: int) -> None:
     config = load_section(HandcraftedConfig, "features", params)
     paths = manifest["path"].tolist()
     naive_loop(paths[:2], config)  # warm-up: librosa's numba kernels compile on first use
-    start = time.perf_counter()
-    naive_loop(paths, config)
-    naive_s = time.perf_counter() - start
     extractor = HandcraftedExtractor(config)
-    single_s, store_dir = vocalab_run(manifest, extractor, workers=1)
-    shutil.rmtree(store_dir.parent)
-    parallel_s, store_dir = vocalab_run(manifest, extractor, workers=workers)
-    shutil.rmtree(store_dir.parent)
-    print_table(f"handcrafted ({config})", float(manifest["duration_s"].sum()), [
-        ("naive librosa loop (1 process)", naive_s),
-        ("vocalab, 1 worker", single_s),
-        (f"vocalab, {workers} workers (default)", parallel_s),
-    ], n_files=len(manifest))
+    rows = best_of_passes([
+        ("naive librosa loop (1 process)", lambda first: timed(lambda: naive_loop(paths, config))),
+        ("vocalab, 1 worker", lambda first: vocalab_run(manifest, extractor, workers=1)),
+        (f"vocalab, {workers} workers (default)", lambda first: vocalab_run(manifest, extractor, workers=workers)),
+    ])
+    print_table(f"handcrafted ({config})", float(manifest["duration_s"].sum()), rows, n_files=len(manifest))
 
 
-def naive_wav2vec2_loop(paths: list[str], model, processor, device) -> list[np.ndarray]:
-    """What the reference notebook does, file by file."""
+def naive_wav2vec2_loop(paths: list[str], model, processor, device, layers: list) -> list[np.ndarray]:
+    """What the reference notebook does, file by file: the model output, or every hidden state
+    (``output_hidden_states=True``) to keep the layers it wants."""
     import torch
 
     out = []
+    want_hidden = any(layer != "last" for layer in layers)
     for path in paths:
         y, _ = librosa.load(path, sr=16000)
         inputs = processor(y, sampling_rate=16000, return_tensors="pt", padding=True)
         with torch.no_grad():
-            out.append(model(inputs.input_values.to(device)).last_hidden_state.squeeze(0).cpu().numpy())
+            result = model(inputs.input_values.to(device), output_hidden_states=want_hidden)
+        kept = [result.last_hidden_state if layer == "last" else result.hidden_states[layer] for layer in layers]
+        out.append(torch.cat(kept, dim=-1).squeeze(0).cpu().numpy())
     return out
+
+
+def torch_budget(n: int, device) -> str:
+    """How a run of ``n`` local workers shares this machine's cores (torch_runtime.share_cpu_threads)."""
+    if device.type != "cpu":
+        return f"{n} process(es), {device.type}"
+    return f"{n} process{'es' if n > 1 else ''} x {max(1, default_workers() // n)} thread(s)"
 
 
 def bench_wav2vec2(manifest, params: Path, workers: int, extra_dtypes: list[str]) -> None:
@@ -131,37 +166,53 @@ def bench_wav2vec2(manifest, params: Path, workers: int, extra_dtypes: list[str]
     from vocalab.features.wav2vec2_source import SECTION, build_model
 
     config = load_section(Wav2Vec2ExtractorConfig, SECTION, params)
-    config = dataclasses.replace(config, layers="last")  # what the notebook keeps
     extractor = Wav2Vec2Extractor(config)
     device = extractor.device
     model = build_model(extractor.source, extractor.hf_config, init=config.init, seed=config.seed).to(device)
     processor = Wav2Vec2FeatureExtractor(do_normalize=extractor.preprocessing["do_normalize"])
     paths = manifest["path"].tolist()
-    naive_wav2vec2_loop(paths[:2], model, processor, device)  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    reference = naive_wav2vec2_loop(paths, model, processor, device)
-    naive_s = time.perf_counter() - start
-    rows = [(f"naive notebook loop ({device.type}, {torch.get_num_threads()} threads)", naive_s)]
-    middle = extractor.hf_config.num_hidden_layers // 2
-    runs = [(config, 1, True)]
+    naive_wav2vec2_loop(paths[:2], model, processor, device, extractor.layers)  # warm-up
+    reference: list[np.ndarray] = []
+
+    def naive(first: bool) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = naive_wav2vec2_loop(paths, model, processor, device, extractor.layers)
+        if first:
+            reference[:] = out
+        return time.perf_counter() - start
+
+    diffs: dict[str, str] = {}
+
+    def compare(label: str, folder: Path) -> None:
+        store = FeatureStore(folder / "store")
+        worst = max(float(np.abs(np.asarray(store.sequence(u), dtype=np.float32) - ref).max() / np.abs(ref).max())
+                    for u, ref in zip(manifest["utt_id"], reference))
+        diffs[label] = f" [rel. diff {worst:.1e}]"
+
+    def vocalab(label: str, run_extractor, n: int, comparable: bool):
+        return lambda first: vocalab_run(manifest, run_extractor, workers=n,
+                                         check=(lambda folder: compare(label, folder)) if first and comparable
+                                         else None)
+
+    n_layers = extractor.hf_config.num_hidden_layers
+    runs = [(f"naive notebook loop ({device.type}, {torch.get_num_threads()} threads; runs all {n_layers} layers, "
+             f"keeps {extractor.layers})", naive)]
+    configs = [(config, extractor.preferred_workers, True)]
     if device.type == "cpu" and workers > 1:
-        runs.append((config, workers, True))
-    runs.append((dataclasses.replace(config, layers=(middle,)), 1, False))
-    runs += [(dataclasses.replace(config, dtype=dtype), 1, True) for dtype in extra_dtypes]
-    for run_config, n, comparable in runs:
+        configs.append((config, workers, True))  # the other thread budget: one single-threaded process per core
+    if extractor.layers != ["last"]:
+        configs.append((dataclasses.replace(config, layers="last"), extractor.preferred_workers, False))
+    configs += [(dataclasses.replace(config, dtype=dtype), extractor.preferred_workers, True)
+                for dtype in extra_dtypes]
+    for run_config, n, comparable in configs:
         run_extractor = extractor if run_config == config else Wav2Vec2Extractor(run_config)
-        seconds, store_dir = vocalab_run(manifest, run_extractor, workers=n)
-        label = (f"vocalab, {n} worker(s), {run_extractor.meta()['compute_dtype']}, "
+        default = " (default)" if run_config == config and n == extractor.preferred_workers else ""
+        label = (f"vocalab{default}, {torch_budget(n, device)}, {run_extractor.meta()['compute_dtype']}, "
                  f"layers {run_extractor.meta()['layers']}")
-        if comparable:
-            store = FeatureStore(store_dir)
-            worst = max(float(np.abs(np.asarray(store.sequence(u), dtype=np.float32) - ref).max()
-                              / np.abs(ref).max()) for u, ref in zip(manifest["utt_id"], reference))
-            label += f" [rel. diff {worst:.1e}]"
-        shutil.rmtree(store_dir.parent)
-        rows.append((label, seconds))
+        runs.append((label, vocalab(label, run_extractor, n, comparable)))
+    rows = [(label + diffs.get(label, ""), seconds) for label, seconds in best_of_passes(runs)]
     meta = extractor.meta()
     print_table(f"wav2vec2 ({meta['model']}, {'pretrained' if meta['pretrained'] else 'random init'}, "
                 f"{device}, batch_s={extractor.batch_s:g})", float(manifest["duration_s"].sum()), rows,
@@ -198,27 +249,40 @@ def bench_vggish(manifest, params: Path, workers: int) -> None:
     model, device = extractor._model, extractor.device
     paths = manifest["path"].tolist()
     naive_vggish_loop(paths[:2], model, device)  # warm-up
-    start = time.perf_counter()
-    reference = naive_vggish_loop(paths, model, device)
-    naive_s = time.perf_counter() - start
-    rows = [(f"naive notebook loop ({device.type}, {torch.get_num_threads()} threads, batch = 1 file)", naive_s)]
-    runs = [(config, 1)]
-    if device.type == "cpu" and workers > 1:
-        runs.append((config, workers))
-    runs.append((dataclasses.replace(config, dtype="bfloat16"), 1))
-    for run_config, n in runs:
-        run_extractor = extractor if run_config == config else VGGishExtractor(run_config)
-        tmp = Path(tempfile.mkdtemp(prefix="vocalab-bench-"))
+    reference: list[np.ndarray] = []
+
+    def naive(first: bool) -> float:
         start = time.perf_counter()
-        extract_manifest(manifest, run_extractor, {"vggish": tmp / "vggish", "logmel": tmp / "logmel"},
-                         workers=n, cache_root=tmp / "scratch", progress=False)
-        seconds = time.perf_counter() - start
-        store = FeatureStore(tmp / "vggish")
+        out = naive_vggish_loop(paths, model, device)
+        if first:
+            reference[:] = out
+        return time.perf_counter() - start
+
+    diffs: dict[str, str] = {}
+
+    def compare(label: str, folder: Path) -> None:
+        store = FeatureStore(folder / "vggish")
         worst = max(float(np.abs(store.sequence(u) - ref).max() / np.abs(ref).max())
                     for u, ref in zip(manifest["utt_id"], reference) if len(ref))
-        shutil.rmtree(tmp)
-        rows.append((f"vocalab, {n} worker(s), {run_config.dtype}, batch {run_config.batch_examples} examples "
-                     f"[rel. diff {worst:.1e}]", seconds))
+        diffs[label] = f" [rel. diff {worst:.1e}]"
+
+    def vocalab(label: str, run_extractor, n: int):
+        return lambda first: vocalab_run(manifest, run_extractor, workers=n, outputs=("vggish", "logmel"),
+                                         check=(lambda folder: compare(label, folder)) if first else None)
+
+    runs = [(f"naive notebook loop ({device.type}, {torch.get_num_threads()} threads, batch = 1 file)", naive)]
+    default_n = extractor.preferred_workers
+    configs = [(config, default_n)]
+    if device.type == "cpu" and workers > 1:
+        configs.append((config, workers))  # the other thread budget: one single-threaded process per core
+    configs.append((dataclasses.replace(config, dtype="bfloat16"), default_n))
+    for run_config, n in configs:
+        run_extractor = extractor if run_config == config else VGGishExtractor(run_config)
+        default = " (default)" if run_config == config and n == default_n else ""
+        label = (f"vocalab{default}, {torch_budget(n, device)}, {run_config.dtype}, batch "
+                 f"{run_config.batch_examples} examples")
+        runs.append((label, vocalab(label, run_extractor, n)))
+    rows = [(label + diffs.get(label, ""), seconds) for label, seconds in best_of_passes(runs)]
     print_table(f"vggish ({'pretrained' if config.init == 'pretrained' else 'random init'}, {device}; "
                 f"vocalab also writes logmel)", float(manifest["duration_s"].sum()), rows, n_files=len(manifest))
 
@@ -243,19 +307,13 @@ def bench_opensmile(manifest, params: Path, workers: int) -> None:
     config = load_section(OpenSmileConfig, SECTION, params)
     paths = manifest["path"].tolist()
     naive_opensmile_loop(paths[:2], config)  # warm-up
-    start = time.perf_counter()
-    naive_opensmile_loop(paths, config)
-    naive_s = time.perf_counter() - start
     extractor = OpenSmileExtractor(config)
-    rows = [("naive loop (opensmile.Smile per set and level, 1 process)", naive_s)]
+    runs = [("naive loop (opensmile.Smile per set and level, 1 process)",
+             lambda first: timed(lambda: naive_opensmile_loop(paths, config)))]
     for n in sorted({1, workers}):
-        tmp = Path(tempfile.mkdtemp(prefix="vocalab-bench-"))
-        start = time.perf_counter()
-        extract_manifest(manifest, extractor, {name: tmp / name for name in ("egemaps", "compare")}, workers=n,
-                         cache_root=tmp / "scratch", progress=False)
-        rows.append((f"vocalab, {n} worker(s), both levels per run" + (" (default)" if n == workers else ""),
-                     time.perf_counter() - start))
-        shutil.rmtree(tmp)
+        runs.append((f"vocalab, {n} worker(s), both levels per run" + (" (default)" if n == workers else ""),
+                     lambda first, n=n: vocalab_run(manifest, extractor, workers=n, outputs=("egemaps", "compare"))))
+    rows = best_of_passes(runs)
     print_table(f"opensmile ({config.egemaps} + {config.compare}, functionals and LLDs)",
                 float(manifest["duration_s"].sum()), rows, n_files=len(manifest))
 
@@ -279,6 +337,7 @@ def at_rate(manifest, rate: int):
 
 
 def main() -> None:
+    global PASSES
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, default=Path("data/manifest.csv"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -287,15 +346,18 @@ def main() -> None:
     parser.add_argument("--readme", type=Path, default=None,
                         help="rewrite the table between this README's 'make bench' markers with this run's")
     parser.add_argument("--limit", type=int, default=None,
-                        help="use the first N files only (default: all for handcrafted, 96 for wav2vec2, "
-                             "240 for vggish, 120 for opensmile)")
+                        help="use the first N files only (default: all for handcrafted, 64 for wav2vec2, "
+                             "240 for vggish, 80 for opensmile)")
     parser.add_argument("--workers", type=int, default=None, help="default: all usable CPUs")
     parser.add_argument("--wav2vec2-dtypes", nargs="*", default=[],
                         help="extra wav2vec2 runs with these compute dtypes, e.g. bfloat16")
+    parser.add_argument("--passes", type=int, default=PASSES,
+                        help="time every run this many times, interleaved, and keep each run's fastest")
     parser.add_argument("--rate", type=int, default=None,
                         help="first write the corpus at this sampling rate (e.g. 48000, as most real corpora are), "
                              "into a temp dir, and time on those files")
     args = parser.parse_args()
+    PASSES = max(1, args.passes)
     if not args.manifest.is_file():
         sys.exit(f"error: {args.manifest} not found. Run the pipeline first (make repro).")
     manifest = read_manifest(args.manifest, check_files=True)
@@ -306,7 +368,7 @@ def main() -> None:
     workers = args.workers or default_workers()
     print(f"{os.cpu_count()} CPUs, {workers} worker(s)")
     for name in args.sets:
-        limit = args.limit or {"wav2vec2": 96, "vggish": 240, "opensmile": 120}.get(name)
+        limit = args.limit or {"wav2vec2": 64, "vggish": 240, "opensmile": 80}.get(name)
         subset = manifest.iloc[:limit] if limit else manifest
         print(f"{name}: {len(subset)} files, {subset['duration_s'].sum():.1f} s of audio")
         if name == "handcrafted":
@@ -323,7 +385,7 @@ def main() -> None:
         rate = f" written at {args.rate} Hz" if args.rate else ""
         header = (f"`make bench` on {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
                   f"{workers} worker(s), corpus of `{args.manifest}`{rate}; audio-seconds per second, same files, "
-                  f"same process, after a warm-up:")
+                  f"same process, after a warm-up, the fastest of {PASSES} interleaved passes:")
         rewrite_block(args.readme, README_START, README_END, f"{header}\n\n{table}")
         print(f"wrote the table into {args.readme}")
 
