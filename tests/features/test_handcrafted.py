@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import speech_like, tone
 from vocalab.errors import AudioError
-from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
+from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor, frame_energies
 from vocalab.params import from_mapping
 
 
@@ -28,6 +28,19 @@ def test_matches_librosa_definitions(params):
     reference = librosa_reference(y, 16000, **params)
     assert ours.shape == reference.shape
     np.testing.assert_allclose(ours, reference, atol=2e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize("n_fft, hop, n", [(2048, 512, 53_000), (2048, 500, 40_001), (400, 160, 16_000),
+                                          (512, 512, 1_000), (1024, 256, 10)])
+def test_frame_energies_equal_each_frames_own_sum(n_fft, hop, n):
+    """Block running sums give every frame's sum of squares, whatever gcd(n_fft, hop) is."""
+    y = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    padded = np.concatenate([np.zeros(n_fft // 2, np.float32), y, np.zeros(n_fft // 2, np.float32)])
+    n_frames = 1 + n // hop
+    direct = [np.sum(np.square(padded[k * hop:k * hop + n_fft], dtype=np.float64)) for k in range(n_frames)]
+    got = frame_energies(padded, n_frames, n_fft, hop)
+    assert got.shape == (n_frames,)
+    np.testing.assert_allclose(got, direct, rtol=1e-12, atol=1e-9)
 
 
 def test_frame_count_and_layout():
