@@ -94,6 +94,45 @@ def best_of_passes(runs: list[tuple[str, callable]]) -> list[tuple[str, float]]:
     return [(label, seconds) for (label, _), seconds in zip(runs, best)]
 
 
+def compared_rows(manifest, device, naive_label: str, naive_loop, vocalab_runs: list, output: str,
+                  outputs=("store",)) -> list[tuple[str, float]]:
+    """The naive loop and vocalab's runs, best of the passes; the first pass of each run marked
+    comparable gets the largest difference of its ``output`` store to the loop's embeddings.
+
+    ``naive_loop()`` returns each file's embeddings (empty for a file it gives nothing);
+    ``vocalab_runs`` holds ``(label, extractor, workers, comparable)``."""
+    import torch
+
+    from vocalab.features.store import FeatureStore
+
+    reference: list[np.ndarray] = []
+    diffs: dict[str, str] = {}
+
+    def naive(first: bool) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = naive_loop()
+        if first:
+            reference[:] = out
+        return time.perf_counter() - start
+
+    def compare(label: str, folder: Path) -> None:
+        store = FeatureStore(folder / output)
+        worst = max(float(np.abs(np.asarray(store.sequence(u), dtype=np.float32) - ref).max() / np.abs(ref).max())
+                    for u, ref in zip(manifest["utt_id"], reference) if len(ref))
+        diffs[label] = f" [rel. diff {worst:.1e}]"
+
+    def vocalab(label: str, extractor, n: int, comparable: bool):
+        return lambda first: vocalab_run(manifest, extractor, workers=n, outputs=outputs,
+                                         check=(lambda folder: compare(label, folder)) if first and comparable
+                                         else None)
+
+    runs = [(naive_label, naive)] + [(label, vocalab(label, extractor, n, comparable))
+                                     for label, extractor, n, comparable in vocalab_runs]
+    return [(label + diffs.get(label, ""), seconds) for label, seconds in best_of_passes(runs)]
+
+
 TABLE: list[dict] = []  # every run of this invocation, for the one table at the end
 README_START, README_END = "<!-- make bench: start -->", "<!-- make bench: end -->"
 
@@ -161,7 +200,6 @@ def bench_wav2vec2(manifest, params: Path, workers: int, extra_dtypes: list[str]
     import torch
     from transformers import Wav2Vec2FeatureExtractor
 
-    from vocalab.features.store import FeatureStore
     from vocalab.features.wav2vec2 import Wav2Vec2Extractor, Wav2Vec2ExtractorConfig
     from vocalab.features.wav2vec2_source import SECTION, build_model
 
@@ -172,33 +210,7 @@ def bench_wav2vec2(manifest, params: Path, workers: int, extra_dtypes: list[str]
     processor = Wav2Vec2FeatureExtractor(do_normalize=extractor.preprocessing["do_normalize"])
     paths = manifest["path"].tolist()
     naive_wav2vec2_loop(paths[:2], model, processor, device, extractor.layers)  # warm-up
-    reference: list[np.ndarray] = []
-
-    def naive(first: bool) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        out = naive_wav2vec2_loop(paths, model, processor, device, extractor.layers)
-        if first:
-            reference[:] = out
-        return time.perf_counter() - start
-
-    diffs: dict[str, str] = {}
-
-    def compare(label: str, folder: Path) -> None:
-        store = FeatureStore(folder / "store")
-        worst = max(float(np.abs(np.asarray(store.sequence(u), dtype=np.float32) - ref).max() / np.abs(ref).max())
-                    for u, ref in zip(manifest["utt_id"], reference))
-        diffs[label] = f" [rel. diff {worst:.1e}]"
-
-    def vocalab(label: str, run_extractor, n: int, comparable: bool):
-        return lambda first: vocalab_run(manifest, run_extractor, workers=n,
-                                         check=(lambda folder: compare(label, folder)) if first and comparable
-                                         else None)
-
     n_layers = extractor.hf_config.num_hidden_layers
-    runs = [(f"naive notebook loop ({device.type}, {torch.get_num_threads()} threads; runs all {n_layers} layers, "
-             f"keeps {extractor.layers})", naive)]
     configs = [(config, extractor.preferred_workers, True)]
     if device.type == "cpu" and workers > 1:
         configs.append((config, workers, True))  # the other thread budget: one single-threaded process per core
@@ -206,13 +218,18 @@ def bench_wav2vec2(manifest, params: Path, workers: int, extra_dtypes: list[str]
         configs.append((dataclasses.replace(config, layers="last"), extractor.preferred_workers, False))
     configs += [(dataclasses.replace(config, dtype=dtype), extractor.preferred_workers, True)
                 for dtype in extra_dtypes]
+    vocalab_runs = []
     for run_config, n, comparable in configs:
         run_extractor = extractor if run_config == config else Wav2Vec2Extractor(run_config)
         default = " (default)" if run_config == config and n == extractor.preferred_workers else ""
         label = (f"vocalab{default}, {torch_budget(n, device)}, {run_extractor.meta()['compute_dtype']}, "
                  f"layers {run_extractor.meta()['layers']}")
-        runs.append((label, vocalab(label, run_extractor, n, comparable)))
-    rows = [(label + diffs.get(label, ""), seconds) for label, seconds in best_of_passes(runs)]
+        vocalab_runs.append((label, run_extractor, n, comparable))
+    rows = compared_rows(
+        manifest, device,
+        f"naive notebook loop ({device.type}, {torch.get_num_threads()} threads; runs all {n_layers} layers, "
+        f"keeps {extractor.layers})",
+        lambda: naive_wav2vec2_loop(paths, model, processor, device, extractor.layers), vocalab_runs, "store")
     meta = extractor.meta()
     print_table(f"wav2vec2 ({meta['model']}, {'pretrained' if meta['pretrained'] else 'random init'}, "
                 f"{device}, batch_s={extractor.batch_s:g})", float(manifest["duration_s"].sum()), rows,
@@ -241,7 +258,6 @@ def bench_vggish(manifest, params: Path, workers: int) -> None:
 
     import torch
 
-    from vocalab.features.store import FeatureStore
     from vocalab.features.vggish import SECTION, VGGishExtractor, VGGishExtractorConfig
 
     config = load_section(VGGishExtractorConfig, SECTION, params)
@@ -249,40 +265,21 @@ def bench_vggish(manifest, params: Path, workers: int) -> None:
     model, device = extractor._model, extractor.device
     paths = manifest["path"].tolist()
     naive_vggish_loop(paths[:2], model, device)  # warm-up
-    reference: list[np.ndarray] = []
-
-    def naive(first: bool) -> float:
-        start = time.perf_counter()
-        out = naive_vggish_loop(paths, model, device)
-        if first:
-            reference[:] = out
-        return time.perf_counter() - start
-
-    diffs: dict[str, str] = {}
-
-    def compare(label: str, folder: Path) -> None:
-        store = FeatureStore(folder / "vggish")
-        worst = max(float(np.abs(store.sequence(u) - ref).max() / np.abs(ref).max())
-                    for u, ref in zip(manifest["utt_id"], reference) if len(ref))
-        diffs[label] = f" [rel. diff {worst:.1e}]"
-
-    def vocalab(label: str, run_extractor, n: int):
-        return lambda first: vocalab_run(manifest, run_extractor, workers=n, outputs=("vggish", "logmel"),
-                                         check=(lambda folder: compare(label, folder)) if first else None)
-
-    runs = [(f"naive notebook loop ({device.type}, {torch.get_num_threads()} threads, batch = 1 file)", naive)]
     default_n = extractor.preferred_workers
     configs = [(config, default_n)]
     if device.type == "cpu" and workers > 1:
         configs.append((config, workers))  # the other thread budget: one single-threaded process per core
     configs.append((dataclasses.replace(config, dtype="bfloat16"), default_n))
+    vocalab_runs = []
     for run_config, n in configs:
         run_extractor = extractor if run_config == config else VGGishExtractor(run_config)
         default = " (default)" if run_config == config and n == default_n else ""
         label = (f"vocalab{default}, {torch_budget(n, device)}, {run_config.dtype}, batch "
                  f"{run_config.batch_examples} examples")
-        runs.append((label, vocalab(label, run_extractor, n)))
-    rows = [(label + diffs.get(label, ""), seconds) for label, seconds in best_of_passes(runs)]
+        vocalab_runs.append((label, run_extractor, n, True))
+    rows = compared_rows(
+        manifest, device, f"naive notebook loop ({device.type}, {torch.get_num_threads()} threads, batch = 1 file)",
+        lambda: naive_vggish_loop(paths, model, device), vocalab_runs, "vggish", outputs=("vggish", "logmel"))
     print_table(f"vggish ({'pretrained' if config.init == 'pretrained' else 'random init'}, {device}; "
                 f"vocalab also writes logmel)", float(manifest["duration_s"].sum()), rows, n_files=len(manifest))
 
