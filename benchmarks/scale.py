@@ -108,7 +108,7 @@ def main() -> None:
         rows.append((name, wall, stage_seconds(output, stage), peak))
         print(f"scale: {name}: {wall:.1f} s wall, {peak:.0f} MB peak", flush=True)
 
-    step(f"download (copy {args.clips} clips)", "download")
+    step(f"download (index {args.clips} clips)", "download")
     step("manifest", "manifest")
     for name in args.sets:
         step(f"extract_{name}, cold", f"extract_{name}")

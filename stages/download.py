@@ -1,4 +1,4 @@
-"""download: put the corpus in data/raw (generate the synthetic one, copy a local one, or fetch one)."""
+"""download: put the corpus in data/raw (generate the synthetic one, index a local one, or fetch one)."""
 
 from vocalab import stage
 from vocalab.datasets.config import DataConfig

@@ -1,8 +1,8 @@
-"""manifest: validate every audio file of data/raw into data/manifest.csv (+ rejects)."""
+"""manifest: validate every audio file of the corpus (data/raw, or a local corpus's index) into data/manifest.csv."""
 
 from vocalab import stage
 from vocalab.datasets.config import DataConfig
-from vocalab.datasets.base import SKIPPED_FILE, count_other_files, read_skipped
+from vocalab.datasets.base import SKIPPED_FILE, read_skipped
 from vocalab.datasets.layouts import scan_corpora
 from vocalab.manifest import manifest_summary, write_manifest
 from vocalab.errors import ManifestError
@@ -14,8 +14,9 @@ def main() -> None:
     args = stage.parse_args(__doc__, "raw", "out", "rejects", "metrics")
     config = load_section(DataConfig, "data", args.params)
     try:
-        manifest, rejects = merge_manifests([build_manifest(candidates, dataset=name)
-                                             for name, candidates in scan_corpora(config, args.raw)])
+        scanned = scan_corpora(config, args.raw)
+        manifest, rejects = merge_manifests([build_manifest(corpus.candidates, dataset=corpus.dataset,
+                                                            hashes=corpus.hashes) for corpus in scanned])
     except NoUsableAudio as err:  # the rejects say why: write them before stopping
         args.rejects.parent.mkdir(parents=True, exist_ok=True)
         err.rejects.to_csv(args.rejects, index=False)
@@ -23,11 +24,12 @@ def main() -> None:
     write_manifest(manifest, args.out)
     rejects.to_csv(args.rejects, index=False)
     skipped = read_skipped(args.raw)
-    summary = manifest_summary(manifest, rejects, n_other_files=count_other_files(args.raw), skipped=skipped)
+    n_other_files = sum(corpus.n_other_files for corpus in scanned)
+    summary = manifest_summary(manifest, rejects, n_other_files=n_other_files, skipped=skipped)
     stage.write_json(args.metrics, summary)
     print(f"manifest: {summary['n_utterances']} utterances, {summary['n_speakers']} speakers, "
           f"{summary['n_rejected']} rejected (see {args.rejects})"
-          + (f", {len(skipped)} skipped when copied ({', '.join(sorted(set(skipped['reason'])))}; "
+          + (f", {len(skipped)} skipped when indexed ({', '.join(sorted(set(skipped['reason'])))}; "
              f"see {args.raw}/**/{SKIPPED_FILE})" if len(skipped) else ""))
 
 

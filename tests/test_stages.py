@@ -33,12 +33,16 @@ def test_local_corpus_download_and_manifest(ravdess_tree, tmp_path):
     (tmp_path / "params.yaml").write_text(f"data:\n  source: local\n  path: {ravdess_tree}\n  layout: ravdess\n")
     result = run_stage("download.py", "--out", "data/raw", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "copied 24 files" in result.stdout
+    assert "indexed 24 files" in result.stdout and "(24 new or changed, hashed)" in result.stdout
+    assert [p.name for p in (tmp_path / "data" / "raw").iterdir()] == ["corpus-index.json"]  # no copy
     result = run_stage("manifest.py", "--raw", "data/raw", "--out", "data/manifest.csv",
                        "--rejects", "data/rejects.csv", "--metrics", "metrics/manifest.json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "manifest: 24 utterances, 4 speakers, 0 rejected" in result.stdout
-    assert (ravdess_tree / "Actor_01").is_dir()  # the original is untouched
+    manifest = (tmp_path / "data" / "manifest.csv").read_text()
+    assert f",{ravdess_tree.name}/Actor_01/03-01-" in manifest  # read where it lies (in the project: relative)
+    result = run_stage("download.py", "--out", "data/raw", cwd=tmp_path)
+    assert "indexed 24 files" in result.stdout and "(0 new or changed, hashed)" in result.stdout
 
 
 def test_download_never_deletes_a_corpus_inside_its_output(ravdess_tree, tmp_path):
@@ -161,7 +165,7 @@ def test_links_and_hidden_files_of_a_corpus_are_counted_not_lost(ravdess_tree, t
     result = run_stage("manifest.py", "--raw", "data/raw", "--out", "data/manifest.csv",
                        "--rejects", "data/rejects.csv", "--metrics", "metrics/manifest.json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "3 skipped when copied (broken_link, hidden, linked_folder" in result.stdout
+    assert "3 skipped when indexed (broken_link, hidden, linked_folder" in result.stdout
     summary = json.loads((tmp_path / "metrics" / "manifest.json").read_text())
     assert summary["skipped_by_reason"] == {"broken_link": 1, "hidden": 1, "linked_folder": 1}
     on_disk = sum(len(files) + sum(os.path.islink(os.path.join(d, x)) for x in dirs)

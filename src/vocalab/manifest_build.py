@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -27,10 +27,11 @@ def _relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def inspect_file(path: Path) -> tuple[dict[str, Any] | None, tuple[str, str] | None]:
+def inspect_file(path: Path, known_hash: str | None = None) -> tuple[dict[str, Any] | None, tuple[str, str] | None]:
     """Read a file's header and decode it once to prove it is usable.
 
     Returns ``(fields, None)`` for a good file or ``(None, (reason, detail))``.
+    ``known_hash`` is the file's ``audio_hash`` when its corpus index already holds it.
     """
     try:
         info = read_info(path)
@@ -59,7 +60,7 @@ def inspect_file(path: Path) -> tuple[dict[str, Any] | None, tuple[str, str] | N
         "channels": info.channels,
         "format": info.format,
         "subtype": info.subtype,
-        "audio_hash": audio_hash(path),  # the file's content: feature caches are keyed by it, and DVC sees it change
+        "audio_hash": known_hash or audio_hash(path),  # the file's content: feature caches are keyed by it, and DVC sees it change
     }, None
 
 
@@ -72,7 +73,8 @@ class NoUsableAudio(ManifestError):
 
 
 def build_manifest(
-    candidates: Iterable[Candidate], *, dataset: str, root: Path = Path("."), progress: bool = True
+    candidates: Iterable[Candidate], *, dataset: str, root: Path = Path("."), progress: bool = True,
+    hashes: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Turn scanned candidates into ``(manifest, rejects)`` tables.
 
@@ -83,7 +85,10 @@ def build_manifest(
     dataset : str
         Written in the ``dataset`` column.
     root : Path
-        Paths are stored relative to this folder (the project root).
+        Paths are stored relative to this folder (the project root); a file outside it
+        (a local corpus elsewhere) keeps its absolute path.
+    hashes : mapping, optional
+        ``audio_hash`` by file path (as the candidates give it), from a local corpus's index.
     """
     rows: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
@@ -102,7 +107,7 @@ def build_manifest(
                 "detail": f"utt_id '{cand.utt_id}' already used by '{seen[cand.utt_id]}'",
             })
             continue
-        fields, problem = inspect_file(cand.path)
+        fields, problem = inspect_file(cand.path, (hashes or {}).get(str(cand.path)))
         if problem is not None:
             rejects.append({"path": rel, "utt_id": cand.utt_id, "reason": problem[0], "detail": problem[1]})
             continue

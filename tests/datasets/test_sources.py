@@ -40,13 +40,16 @@ def config_for(ravdess, tess, **extra):
 
 def merged(config, raw):
     put_corpora(config, raw)
-    return merge_manifests([build_manifest(c, dataset=name, progress=False) for name, c in scan_corpora(config, raw)])
+    return merge_manifests([build_manifest(c.candidates, dataset=c.dataset, hashes=c.hashes, progress=False)
+                            for c in scan_corpora(config, raw)])
 
 
 def test_ravdess_and_tess_merge_into_one_label_set(two_corpora, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     manifest, rejects = merged(config_for(*two_corpora), tmp_path / "data/raw")
-    assert (tmp_path / "data/raw/ravdess/Actor_01").is_dir() and (tmp_path / "data/raw/tess").is_dir()
+    for name in ("ravdess", "tess"):  # each indexed in its folder of data/raw, and read where it lies
+        assert [p.name for p in (tmp_path / "data/raw" / name).iterdir()] == ["corpus-index.json"]
+    assert manifest["path"].str.startswith("ravdess/Actor_").sum() == 20
     assert set(manifest["label"]) == {"angry", "fear", "happy", "neutral", "surprised"}
     assert set(manifest["dataset"]) == {"ravdess", "tess"} and manifest["utt_id"].is_monotonic_increasing
     assert manifest["speaker"].nunique() == 6 and manifest["speaker"].str.match(r"^(ravdess|tess)_").all()

@@ -35,12 +35,12 @@ def iter_audio_files(root: Path) -> Iterator[Path]:
             yield path
 
 
-#: written by a local copy into data/raw: what was under the corpus root but not copied, and why
+#: written with a local corpus's index in data/raw: what was under the corpus root but left out, and why
 SKIPPED_FILE = ".vocalab-skipped.csv"
 
 
 def read_skipped(root: Path) -> pd.DataFrame:
-    """Every ``SKIPPED_FILE`` under ``root`` (one per corpus copied), paths relative to ``root``."""
+    """Every ``SKIPPED_FILE`` under ``root`` (one per local corpus), paths relative to ``root``."""
     tables = []
     for path in sorted(Path(root).rglob(SKIPPED_FILE)):
         table = pd.read_csv(path, dtype=str, keep_default_na=False)

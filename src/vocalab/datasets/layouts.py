@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from vocalab.datasets import crema_d, csv_table, emodb, folders, mesd, ravdess, savee, tess
-from vocalab.datasets.base import Candidate
+from vocalab.datasets.base import AUDIO_EXTENSIONS, Candidate, count_other_files
 from vocalab.datasets.config import CorpusConfig, DataConfig
+from vocalab.datasets.local import CorpusIndex, check_index, read_index
 from vocalab.errors import ParamsError
 
 #: layout name -> scanner(root, dataset=...) -> candidates
@@ -102,11 +104,60 @@ def apply_label_map(candidates: list[Candidate], label_map: dict[str, str | None
     return out
 
 
-def scan_corpora(config: DataConfig, raw: Path) -> list[tuple[str, list[Candidate]]]:
-    """Per corpus: its name and its candidates, with ``data.target`` and ``data.label_map`` applied."""
+@dataclass(frozen=True)
+class ScannedCorpus:
+    """One corpus as the manifest stage sees it: its candidates, and what else lies under its root."""
+
+    dataset: str
+    candidates: list[Candidate]
+    n_other_files: int  # files under its root that are not audio (READMEs, metadata), hidden ones aside
+    hashes: dict[str, str] | None = None  # a local corpus: audio_hash of each file, from its index
+
+
+def scan_corpora(config: DataConfig, raw: Path) -> list[ScannedCorpus]:
+    """Per corpus, its candidates with ``data.target`` and ``data.label_map`` applied.
+
+    A generated or downloaded corpus is read from its folder of ``raw``; a local one
+    where it lies, after checking it still matches the index ``download`` wrote (a
+    candidate that is not in the index becomes a reject, and hidden files are left out,
+    as ``download`` counted them as skipped).
+    """
     scanned = []
     for corpus in config.corpora():
-        candidates = scan_corpus(raw / config.raw_folder(corpus), layout=corpus.corpus_layout,
-                                 dataset=corpus.dataset, config=corpus, target=config.target)
-        scanned.append((corpus.dataset, apply_label_map(candidates, config.label_map, dataset=corpus.dataset)))
+        folder = raw / config.raw_folder(corpus)
+        index = None
+        if corpus.source == "local":
+            index = read_index(folder, config.local_path(corpus))
+            check_index(index)
+        root = index.root if index is not None else folder
+        candidates = scan_corpus(root, layout=corpus.corpus_layout, dataset=corpus.dataset, config=corpus,
+                                 target=config.target)
+        if index is None:
+            n_other = count_other_files(folder)
+        else:
+            candidates = _in_index(candidates, index)
+            n_other = sum(1 for rel in index.files if Path(rel).suffix.lower() not in AUDIO_EXTENSIONS)
+        scanned.append(ScannedCorpus(corpus.dataset, apply_label_map(candidates, config.label_map,
+                                                                     dataset=corpus.dataset),
+                                     n_other, index.hashes() if index is not None else None))
     return scanned
+
+
+def _in_index(candidates: list[Candidate], index: CorpusIndex) -> list[Candidate]:
+    """Candidates of a local corpus: hidden files dropped (skipped by ``download``), others outside the index rejected."""
+    kept = []
+    for c in candidates:
+        try:
+            rel = Path(os.path.normpath(c.path)).relative_to(index.root).as_posix()
+        except ValueError:
+            rel = None
+        if rel in index.files:
+            kept.append(replace(c, path=index.root / rel))
+        elif rel is not None and any(part.startswith(".") for part in rel.split("/")):
+            continue  # counted as skipped when indexed
+        elif c.reason is not None:
+            kept.append(c)
+        else:
+            kept.append(replace(c, reason=f"'{c.path}' is not among the files 'download' indexed under "
+                                          f"'{index.root}' (no such file there)"))
+    return kept

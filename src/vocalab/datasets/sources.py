@@ -1,6 +1,8 @@
 """Bring one corpus, or several (``data.sources``), into data/raw (scanning them: :mod:`.layouts`).
 
-A single corpus fills data/raw itself; several go to ``data/raw/<name>/`` each, and
+A generated or downloaded corpus is written there; a local one is indexed there and
+read where it lies (:mod:`.local`). A single corpus fills data/raw itself; several go
+to ``data/raw/<name>/`` each, and
 their speakers and utt_ids carry that name, so corpora never share a speaker and
 the speaker-independent split stays speaker-independent across them.
 """
@@ -14,16 +16,17 @@ from vocalab.datasets.config import CorpusConfig, DataConfig
 
 
 def put_corpus(corpus: CorpusConfig, config: DataConfig, target: Path) -> str:
-    """Generate, copy or download one corpus into ``target``; returns what was done, in words."""
+    """Generate, index or download one corpus into ``target``; returns what was done, in words."""
     if corpus.source == "synthetic":
         from vocalab.datasets.synthetic import generate
 
         return f"generated {generate(config.synthetic, target)} synthetic clips in {target}"
     if corpus.source == "local":
-        from vocalab.datasets.local import copy_corpus
+        from vocalab.datasets.local import INDEX_FILE, index_corpus
 
         where = config.local_path(corpus)
-        return f"copied {copy_corpus(where, target)} files from {where} to {target}"
+        indexed, hashed = index_corpus(where, target)
+        return f"indexed {indexed} files of {where} in {target / INDEX_FILE} ({hashed} new or changed, hashed)"
     from vocalab.datasets.download import download_archive, extract_archive
 
     archive = corpus.archive()
@@ -34,8 +37,8 @@ def put_corpus(corpus: CorpusConfig, config: DataConfig, target: Path) -> str:
 def put_corpora(config: DataConfig, out: Path) -> list[str]:
     """Each corpus into its folder of ``out``; what ``out`` held for other corpora is removed.
 
-    ``out`` persists between runs (DVC keeps it), so a local corpus is synced, not
-    copied again whole; a generated or downloaded one replaces its folder.
+    ``out`` persists between runs (DVC keeps it), so a local corpus's index keeps the
+    hashes of files that did not change; a generated or downloaded one replaces its folder.
     """
     out = Path(out)
     corpora = config.corpora()
