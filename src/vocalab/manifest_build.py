@@ -60,7 +60,8 @@ def inspect_file(path: Path, known_hash: str | None = None) -> tuple[dict[str, A
         "channels": info.channels,
         "format": info.format,
         "subtype": info.subtype,
-        "audio_hash": known_hash or audio_hash(path),  # the file's content: feature caches are keyed by it, and DVC sees it change
+        # the file's content: feature caches are keyed by it, and DVC sees it change
+        "audio_hash": known_hash or audio_hash(path),
     }, None
 
 

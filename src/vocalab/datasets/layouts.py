@@ -144,7 +144,7 @@ def scan_corpora(config: DataConfig, raw: Path) -> list[ScannedCorpus]:
 
 
 def _in_index(candidates: list[Candidate], index: CorpusIndex) -> list[Candidate]:
-    """Candidates of a local corpus: hidden files dropped (skipped by ``download``), others outside the index rejected."""
+    """A local corpus's candidates: hidden files dropped (``download`` skipped them), others not indexed rejected."""
     kept = []
     for c in candidates:
         try:
