@@ -99,3 +99,33 @@ def import_closure(src: Path, roots: list[Path], *, package: str = PACKAGE) -> s
                     found.add(target)
                 todo.append(target)
     return found
+
+
+def code_hashes(roots: list[str], *, also: tuple[str, ...] = ()) -> dict[str, str]:
+    """SHA-256 prefixes of the files of modules ``roots``, of every vocalab module they import, and of ``also``.
+
+    Keyed by path relative to the source folder: what a cache of computed results keys
+    on, so an edit to any of that code misses the cache.
+    """
+    import hashlib
+
+    import vocalab
+
+    src = Path(vocalab.__file__).parent.parent
+    files = [f for f in (module_file(src, name) for name in roots) if f is not None]
+    files = import_closure(src, files) | set(files) | {f for f in (module_file(src, n) for n in also) if f is not None}
+    return {path.relative_to(src).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+            for path in sorted(files)}
+
+
+def library_versions(libraries: tuple[str, ...]) -> dict[str, str]:
+    """``lib:<name>`` -> installed version ('absent' if not installed), imported or not."""
+    import importlib.metadata
+
+    versions = {}
+    for library in libraries:
+        try:
+            versions[f"lib:{library}"] = importlib.metadata.version(library)
+        except importlib.metadata.PackageNotFoundError:
+            versions[f"lib:{library}"] = "absent"
+    return versions

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from vocalab.audio import audio_hash, read_info, sample_blocks
 from vocalab.datasets.base import Candidate
 from vocalab.errors import AudioError, ManifestError
+from vocalab.manifest_cache import FIELDS, ManifestCache
 from vocalab.manifest import (CORE_COLUMNS, DUPLICATE, EMPTY, MIN_DURATION_S, NON_FINITE, REJECT_COLUMNS, SILENT,
                               TOO_SHORT, UNPARSEABLE, UNREADABLE, validate_manifest)
 
@@ -65,6 +66,25 @@ def inspect_file(path: Path, known_hash: str | None = None) -> tuple[dict[str, A
     }, None
 
 
+def _fields(path: Path, known_hash: str | None,
+            cache: ManifestCache | None) -> tuple[dict[str, Any] | None, tuple[str, str] | None]:
+    """:func:`inspect_file`, or what ``cache`` holds for a file with the same content."""
+    if cache is None:
+        return inspect_file(path, known_hash)
+    if known_hash is None:
+        try:
+            known_hash = audio_hash(path)
+        except OSError:  # inspect_file says why it cannot be read
+            return inspect_file(path)
+    cached = cache.get(known_hash)
+    if cached is not None:
+        return {**{key: cached[key] for key in FIELDS}, "audio_hash": known_hash}, None
+    fields, problem = inspect_file(path, known_hash)
+    if fields is not None:
+        cache.put(known_hash, fields)
+    return fields, problem
+
+
 class NoUsableAudio(ManifestError):
     """Not one file of a corpus could be used; ``rejects`` says why for each."""
 
@@ -75,7 +95,7 @@ class NoUsableAudio(ManifestError):
 
 def build_manifest(
     candidates: Iterable[Candidate], *, dataset: str, root: Path = Path("."), progress: bool = True,
-    hashes: Mapping[str, str] | None = None,
+    hashes: Mapping[str, str] | None = None, cache: ManifestCache | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Turn scanned candidates into ``(manifest, rejects)`` tables.
 
@@ -90,6 +110,9 @@ def build_manifest(
         (a local corpus elsewhere) keeps its absolute path.
     hashes : mapping, optional
         ``audio_hash`` by file path (as the candidates give it), from a local corpus's index.
+    cache : ManifestCache, optional
+        What earlier runs found decoding files with the same content: those are not
+        decoded again, and what this run finds is added to it (saved by the caller).
     """
     rows: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
@@ -108,7 +131,7 @@ def build_manifest(
                 "detail": f"utt_id '{cand.utt_id}' already used by '{seen[cand.utt_id]}'",
             })
             continue
-        fields, problem = inspect_file(cand.path, (hashes or {}).get(str(cand.path)))
+        fields, problem = _fields(cand.path, (hashes or {}).get(str(cand.path)), cache)
         if problem is not None:
             rejects.append({"path": rel, "utt_id": cand.utt_id, "reason": problem[0], "detail": problem[1]})
             continue

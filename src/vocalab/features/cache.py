@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
 import json
 import math
 import os
@@ -55,22 +54,12 @@ def code_version(module: str) -> dict[str, str]:
     the frames); not the machinery around them (backends, this cache). An edit to any of
     them misses the cache, which costs a recomputation, never a stale feature.
     """
-    import vocalab
-    from vocalab.imports import import_closure, module_file
+    from vocalab.imports import code_hashes, library_versions
 
-    src = Path(vocalab.__file__).parent.parent
     package = __name__.rsplit(".", 1)[0]
-    roots = [module_file(src, name) for name in (module, "vocalab.audio", f"{package}.store")]
-    roots = [f for f in roots if f is not None]
-    files = import_closure(src, roots) | set(roots) | {module_file(src, f"{package}.extraction")}
-    version = {path.relative_to(src).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-               for path in sorted(files)}
-    for library in _LIBRARIES:  # installed versions, imported or not: the same fingerprint in every process
-        try:
-            version[f"lib:{library}"] = importlib.metadata.version(library)
-        except importlib.metadata.PackageNotFoundError:
-            version[f"lib:{library}"] = "absent"
-    return version
+    # installed versions, imported or not: the same fingerprint in every process
+    return {**code_hashes([module, "vocalab.audio", f"{package}.store"], also=(f"{package}.extraction",)),
+            **library_versions(_LIBRARIES)}
 
 
 def fingerprint(metas: Sequence[Mapping[str, Any]], code: Mapping[str, str]) -> str:
