@@ -23,7 +23,7 @@ repro: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" dvc repro
 
 test: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n auto --dist loadfile
+	PATH="$(abspath $(BIN)):$$PATH" HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n auto --dist loadfile --durations=10
 
 bench: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/extraction.py --readme README.md
