@@ -13,6 +13,7 @@ invalidate the features extracted from the manifest.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -67,11 +68,11 @@ def validate_manifest(manifest: pd.DataFrame, *, source: str = "manifest", check
             f"durations must be positive."
         )
     if check_files:
-        for path in manifest["path"]:
-            if not Path(path).is_file():
+        for path in manifest["path"].astype(str):
+            if not os.path.isfile(path):
                 raise ManifestError(
-                    f"{source} lists '{path}', which does not exist. Re-run 'dvc repro' "
-                    f"from the project root so the corpus is downloaded again."
+                    f"{source} lists '{path}', which does not exist. Re-run 'dvc repro' from the project "
+                    f"root: it brings the corpus back (or, for a local corpus that lost the file, indexes it again)."
                 )
 
 
