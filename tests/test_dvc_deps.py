@@ -6,6 +6,7 @@ fails it names the stage and the files to add (or remove) under its ``deps:``.
 
 from __future__ import annotations
 
+import ast
 import textwrap
 
 import yaml
@@ -71,3 +72,30 @@ def test_the_extractor_a_generic_extraction_stage_loads_is_its_code(tmp_path):
     cmd = "python stages/extract.py --extractor mel --manifest m.csv --features f"
     problems = _project(tmp_path, "", ["src/vocalab/audio.py", "src/vocalab/errors.py"], cmd=cmd)
     assert problems == {"probe": {"missing": ["stages/extract.py", "src/vocalab/features/mel.py"], "unused": []}}
+
+
+def test_imports_nested_in_any_statement_are_found():
+    """Imports in a method, a try, a with, a loop or a match case count; one under TYPE_CHECKING does not."""
+    from vocalab.imports import _imported_names
+
+    source = textwrap.dedent("""
+        import typing
+        if typing.TYPE_CHECKING:
+            import vocalab.hinted
+        class Reader:
+            def read(self):
+                try:
+                    from vocalab import audio
+                except ImportError:
+                    import vocalab.fallback
+                with open("x"):
+                    for _ in range(2):
+                        from . import sibling
+        match 1:
+            case 1:
+                import vocalab.matched
+        value = [x for x in range(3)]
+    """)
+    names = _imported_names(ast.parse(source), "vocalab.features.probe", is_package=False)
+    assert {"vocalab.audio", "vocalab.fallback", "vocalab.features.sibling", "vocalab.matched"} <= names
+    assert "vocalab.hinted" not in names

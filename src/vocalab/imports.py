@@ -21,6 +21,9 @@ def _is_type_checking(node: ast.If) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
+_HOLDS_STATEMENTS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
 def _imported_names(tree: ast.AST, module: str, is_package: bool) -> set[str]:
     """Dotted names imported by a module (``from a import b`` gives ``a`` and ``a.b``)."""
     names: set[str] = set()
@@ -43,7 +46,9 @@ def _imported_names(tree: ast.AST, module: str, is_package: bool) -> set[str]:
             names.add(source)
             names.update(f"{source}.{alias.name}" for alias in node.names)
         for child in ast.iter_child_nodes(node):
-            visit(child)
+            # imports are statements, and only statements hold statements: expressions are not walked
+            if isinstance(child, _HOLDS_STATEMENTS):
+                visit(child)
 
     visit(tree)
     return names
