@@ -152,3 +152,54 @@ def test_bad_param(kind):
     with pytest.raises(ParamsError, match=message) as caught:
         from_mapping(cls, params, section=section)
     assert "\n" not in str(caught.value)
+
+
+def _add(corpus, raw):
+    sf.write(corpus / "Actor_01" / "03-01-05-01-01-01-01.wav", speech_like(3, duration_s=0.5), RATE)
+
+
+def _change(corpus, raw):
+    (corpus / "Actor_01" / "03-01-01-01-01-01-01.wav").write_bytes(b"RIFF edited after indexing")
+
+
+def _remove(corpus, raw):
+    (corpus / "Actor_01" / "03-01-01-01-01-01-01.wav").unlink()
+
+
+def _lose_index(corpus, raw):
+    (raw / "corpus-index.json").unlink()
+
+
+def _damage_index(corpus, raw):
+    (raw / "corpus-index.json").write_text('{"version": 1, "root": ')
+
+
+#: a local corpus, or its index in data/raw, changed between 'download' and 'manifest'
+CORPUS_STATES = {
+    "corpus file added after download": (_add, r"1 file\(s\) of the corpus at .* were added after 'download' "
+                                               r"indexed it \(e\.g\. 'Actor_01/03-01-05-01-01-01-01\.wav'\)"),
+    "corpus file changed after download": (_change, r"were changed after 'download' indexed it .* Run 'dvc repro'"),
+    "corpus file removed after download": (_remove, r"were removed after 'download' indexed it .* Run 'dvc repro'"),
+    "corpus index missing": (_lose_index, r"corpus-index\.json' is missing or unreadable.* Run 'dvc repro'"),
+    "corpus index damaged": (_damage_index, r"corpus-index\.json' is missing or unreadable.* Run 'dvc repro'"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CORPUS_STATES))
+def test_bad_corpus_state(kind, tmp_path):
+    from vocalab.datasets.layouts import scan_corpora
+    from vocalab.datasets.local import index_corpus
+    from vocalab.errors import ManifestError
+
+    corpus, raw = tmp_path / "corpus", tmp_path / "raw"
+    (corpus / "Actor_01").mkdir(parents=True)
+    sf.write(corpus / "Actor_01" / "03-01-01-01-01-01-01.wav", speech_like(1, duration_s=0.5), RATE)
+    sf.write(corpus / "Actor_01" / "03-01-03-01-01-01-01.wav", speech_like(2, duration_s=0.5), RATE)
+    config = from_mapping(DataConfig, {"source": "local", "path": str(corpus), "layout": "ravdess"}, section="data")
+    index_corpus(corpus, raw, progress=False)
+    assert len(scan_corpora(config, raw)[0].candidates) == 2  # as indexed: read
+    mutate, message = CORPUS_STATES[kind]
+    mutate(corpus, raw)
+    with pytest.raises(ManifestError, match=message) as caught:
+        scan_corpora(config, raw)
+    assert "\n" not in str(caught.value)
