@@ -3,6 +3,7 @@ store is the same bytes as a cold run's; damaged entries are recomputed, never r
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from vocalab.cli import main
 from vocalab.features import cache as feature_cache
 from vocalab.features.extraction import extract_manifest, open_cache
 from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
-from vocalab.features.store import FILES
+from vocalab.features.store import FILES, Output
 
 EXTRACTOR = HandcraftedExtractor(HandcraftedConfig())
 
@@ -71,7 +72,9 @@ def test_without_audio_hashes_the_files_are_hashed(tmp_path):
 def test_a_damaged_entry_is_recomputed_never_read(tmp_path, damage):
     manifest = corpus(tmp_path / "audio", 5)
     run(manifest, tmp_path / "cold", tmp_path / "cache")
-    entry = Path(open_cache(EXTRACTOR, tmp_path / "cache").path(manifest["audio_hash"][3]))
+    cache = open_cache(EXTRACTOR, tmp_path / "cache")
+    shutil.rmtree(cache.pack_folder)  # the pack holds every row; without it, rows come from entries
+    entry = Path(cache.path(manifest["audio_hash"][3]))
     data = entry.read_bytes()
     entry.write_bytes({"truncate": data[:len(data) // 2], "flip a byte": data[:-9] + bytes([data[-9] ^ 1]) + data[-8:],
                        "empty": b"", "not an entry": b"PK\x03\x04" + data[4:]}[damage])
@@ -138,3 +141,73 @@ def test_frame_counts_recorded_by_the_last_run_are_only_a_hint(tmp_path):
     record.write_text(json.dumps(data))
     run(manifest, tmp_path / "warm", tmp_path / "cache")
     assert store_bytes(tmp_path / "warm") == store_bytes(tmp_path / "cold")
+
+
+class _TwoOutputs:
+    """A toy extractor with two stores from one pass; ``short`` has no frames for clips under 0.6 s."""
+
+    name, sampling_rate = "two", 16000
+
+    def outputs(self):
+        return [Output("long", 2, "float32", {"feature_set": "long", "feature_names": ["a", "b"]}),
+                Output("short", 1, "float16", {"feature_set": "short", "feature_names": ["c"]})]
+
+    def extract(self, samples, sampling_rate):
+        frames = np.abs(samples[:len(samples) // 800 * 800]).reshape(-1, 800).mean(axis=1, keepdims=True)
+        return {"long": np.hstack([frames, frames ** 2]), "short": frames if len(samples) >= 9600 else frames[:0]}
+
+
+def two_stores(folder):
+    return {name: store_bytes(folder / name) for name in ("long", "short")}
+
+
+def test_the_last_store_is_kept_whole_and_rows_come_from_it(tmp_path):
+    extractor = _TwoOutputs()
+    first = corpus(tmp_path / "audio", 6)
+    first = pd.concat([first, first.iloc[[1]].assign(utt_id="again")], ignore_index=True)  # one file listed twice
+    dirs = lambda name: {o: tmp_path / name / o for o in ("long", "short")}  # noqa: E731
+    extract_manifest(first, extractor, dirs("v1"), workers=1, cache_root=tmp_path / "cache", progress=False)
+    cache = open_cache(extractor, tmp_path / "cache")
+    for entry in cache.folder.rglob("*.entry"):
+        entry.unlink()  # from here on, rows held by the pack can only come from the pack
+    grown = pd.concat([corpus(tmp_path / "audio", 2, start=6), first.iloc[::-1]], ignore_index=True)
+    warm = extract_manifest(grown, extractor, dirs("warm"), workers=1, cache_root=tmp_path / "cache", progress=False)
+    assert (warm.cached, warm.extracted, warm.absent) == (7, 2, {"long": 0, "short": 5})
+    cold = extract_manifest(grown, extractor, dirs("cold"), workers=1, cache_root=tmp_path / "cold-cache",
+                            progress=False)
+    assert two_stores(tmp_path / "warm") == two_stores(tmp_path / "cold")
+    # the pack now holds the grown store: every row of it comes from there
+    again = extract_manifest(grown, extractor, dirs("again"), workers=1, cache_root=tmp_path / "cache",
+                             progress=False)
+    assert (again.cached, again.extracted) == (9, 0) and cold.extracted == 8
+    assert two_stores(tmp_path / "again") == two_stores(tmp_path / "cold")
+
+
+@pytest.mark.parametrize("damage", ["flip a byte in the frames", "truncate the offsets", "lose the pooled rows",
+                                    "garble the index", "lose the index"])
+def test_a_damaged_pack_is_dropped_never_read(tmp_path, damage):
+    manifest = corpus(tmp_path / "audio", 5)
+    run(manifest, tmp_path / "cold", tmp_path / "cache")
+    folder = open_cache(EXTRACTOR, tmp_path / "cache").pack_folder
+    frames, offsets = folder / "handcrafted" / "frames.npy", folder / "handcrafted" / "offsets.npy"
+    if damage == "flip a byte in the frames":
+        data = bytearray(frames.read_bytes())
+        data[-5] ^= 1
+        frames.unlink()  # a file of its own: the store's copy stays as it was
+        frames.write_bytes(bytes(data))
+    elif damage == "truncate the offsets":
+        data = offsets.read_bytes()
+        offsets.unlink()
+        offsets.write_bytes(data[:-8])
+    elif damage == "lose the pooled rows":
+        (folder / "handcrafted" / "pooled.npy").unlink()
+    elif damage == "garble the index":
+        (folder / "index.json").write_text('{"version": 1, "outputs": {"handcrafted": {"keys": 7}}}')
+    else:
+        (folder / "index.json").unlink()
+    report = run(manifest, tmp_path / "warm", tmp_path / "cache")
+    assert report.pack_damaged and "a damaged pack of the last store dropped" in report.line("extract")
+    assert (report.cached, report.extracted) == (5, 0)  # from the entries
+    assert store_bytes(tmp_path / "warm") == store_bytes(tmp_path / "cold")
+    again = run(manifest, tmp_path / "again", tmp_path / "cache")  # the pack was written anew
+    assert not again.pack_damaged and store_bytes(tmp_path / "again") == store_bytes(tmp_path / "cold")

@@ -86,7 +86,10 @@ def run_local(extractor: Any, shards: Sequence[Shard], sink: Sink, on_result: On
             for paths, keys, audio_s in shards:
                 on_result(keys, sink(keys, extract_entries(extractor, paths)), audio_s)
         return 1
-    context = multiprocessing.get_context(getattr(extractor, "start_method", _START_METHOD))
+    start_method = getattr(extractor, "start_method", _START_METHOD)
+    if start_method == "fork" and hasattr(extractor, "prepare"):
+        extractor.prepare()  # built once here, shared by every forked worker
+    context = multiprocessing.get_context(start_method)
     n_workers = min(workers, len(shards))
     with cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=context, initializer=_init_local_worker,
                                 initargs=(extractor, n_workers, sink)) as executor:

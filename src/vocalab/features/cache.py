@@ -10,6 +10,7 @@ Layout, under ``$VOCALAB_CACHE/features`` (default ``~/.cache/vocalab/features``
 
     <extractor>/<fingerprint>/info.json          what the fingerprint stands for
     <extractor>/<fingerprint>/<ab>/<hash>.entry  one utterance: every output's frames and pooled row
+    <extractor>/<fingerprint>/pack/              the last store it assembled, whole (:mod:`.pack`)
     <extractor>/last-run.json                    the fingerprint and audio hashes its last run used
 
 An entry is written to a temporary file and renamed into place, and carries a
@@ -33,6 +34,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from vocalab.features.pack import size as pack_size
 from vocalab.fetch import cache_dir
 
 MAGIC = b"VLFC1\n"
@@ -147,6 +149,11 @@ class FeatureCache:
             _write_atomic(str(self.folder / "info.json"), (json.dumps(info, indent=2, sort_keys=True, default=str)
                                                            + "\n").encode())
 
+    @property
+    def pack_folder(self) -> Path:
+        """Where the last store this fingerprint assembled is kept whole (:mod:`vocalab.features.pack`)."""
+        return self.folder / "pack"
+
     def path(self, key: str) -> str:
         return f"{self._prefix}{key[:2]}{os.sep}{key}.entry"
 
@@ -239,7 +246,7 @@ class CacheUsage:
     extractor: str
     fingerprint: str
     entries: int
-    bytes: int
+    bytes: int  # entries and the pack of the last store
     last_run: bool  # the fingerprint of this extractor's last run
 
 
@@ -250,7 +257,8 @@ def usage(root: Path | None = None) -> list[CacheUsage]:
     for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
         last = _last_run(folder.parent)
         files = [p for p in folder.rglob("*.entry")]
-        rows.append(CacheUsage(folder.parent.name, folder.name, len(files), sum(p.stat().st_size for p in files),
+        rows.append(CacheUsage(folder.parent.name, folder.name, len(files),
+                               sum(p.stat().st_size for p in files) + pack_size(folder / "pack"),
                                last is not None and last.get("fingerprint") == folder.name))
     return rows
 
@@ -277,7 +285,10 @@ def prune(root: Path | None = None, *, everything: bool = False) -> tuple[int, i
                     freed_bytes += entry.stat().st_size
                     entry.unlink()
             for tmp in folder.rglob(".*.tmp"):  # left by a killed run
-                tmp.unlink(missing_ok=True)
+                if tmp.is_dir():
+                    shutil.rmtree(tmp, ignore_errors=True)
+                else:
+                    tmp.unlink(missing_ok=True)
             if not current:
                 shutil.rmtree(folder, ignore_errors=True)
         if everything:

@@ -4,7 +4,8 @@ The extractor is any picklable object with ``name``, ``sampling_rate``,
 ``feature_names``, ``dim``, ``frames_dtype``, ``meta()`` and a pure
 ``extract(samples, sampling_rate) -> (t, dim)``. It may add ``extract_batch(signals)``
 (several signals at once, for models that batch), ``worker_setup(n_workers)`` (its
-own thread budget), ``start_method``, ``preferred_workers`` and ``shard_size``.
+own thread budget), ``prepare()`` (build what extraction needs, once, before
+workers are forked), ``start_method``, ``preferred_workers`` and ``shard_size``.
 
 An extractor that feeds several stores from one pass over the audio defines
 ``outputs() -> list[Output]``; its ``extract``/``extract_batch`` then return, per
@@ -42,6 +43,8 @@ from tqdm import tqdm
 from vocalab.audio import audio_hash, load_audio
 from vocalab.errors import AudioError, FeatureStoreError
 from vocalab.features.cache import Entry, FeatureCache, cache_root, code_version, fingerprint
+from vocalab.features import pack
+from vocalab.features.pack import Pack, PackedOutput
 from vocalab.features.store import Output, pool, write_store
 from vocalab.parallel import default_workers
 
@@ -78,6 +81,7 @@ class ExtractionReport:
     extracted: int  # files extracted by this run
     absent: dict[str, int] = field(default_factory=dict)  # output -> utterances without frames
     corrupt: int = 0  # damaged cache entries found, deleted and recomputed
+    pack_damaged: bool = False  # the last store's pack failed its checks and was dropped (entries used instead)
     backend: str = "local"
 
     @property
@@ -90,7 +94,8 @@ class ExtractionReport:
             f"{name}: {self.n_utterances} utterances, {self.audio_s:.1f} s of audio in "
             f"{self.wall_s:.2f} s ({self.audio_s_per_s:.0f} audio-s/s; {self.extracted} file(s) extracted by "
             f"{self.workers} {self.backend} worker(s), {self.cached} from the cache"
-            f"{f', {self.corrupt} damaged cache entries recomputed' if self.corrupt else ''}{absent})"
+            f"{f', {self.corrupt} damaged cache entries recomputed' if self.corrupt else ''}"
+            f"{', a damaged pack of the last store dropped' if self.pack_damaged else ''}{absent})"
         )
 
 
@@ -238,7 +243,7 @@ def audio_keys(manifest: pd.DataFrame) -> list[str]:
     return [audio_hash(p) for p in manifest["path"].astype(str)]
 
 
-def plan(manifest: pd.DataFrame, cache: FeatureCache) -> Plan:
+def plan(manifest: pd.DataFrame, cache: FeatureCache, packed: Pack | None = None) -> Plan:
     keys = audio_keys(manifest)
     paths = manifest["path"].astype(str).tolist()
     durations = manifest["duration_s"].to_numpy(dtype=np.float64)
@@ -246,7 +251,7 @@ def plan(manifest: pd.DataFrame, cache: FeatureCache) -> Plan:
     for path, key, duration in zip(paths, keys, durations):
         if key not in seen:
             seen.add(key)
-            if not cache.has(key):
+            if not (packed is not None and packed.covers(key)) and not cache.has(key):
                 work.append((path, key, float(duration)))
     missing = {key for _, key, _ in work}
     return Plan(keys, work, sum(1 for key in keys if key not in missing))
@@ -272,39 +277,72 @@ class DamagedEntry(Exception):
         self.key = key
 
 
+@dataclass(frozen=True)
+class Assembled:
+    """What :func:`assemble` wrote, per output: the audio hash of each stored row, and those left out."""
+
+    keys: dict[str, list[str]]
+    absent_keys: dict[str, list[str]]
+
+    @property
+    def absent_counts(self) -> dict[str, int]:
+        return {name: len(keys) for name, keys in self.absent_keys.items()}
+
+
 def assemble(manifest: pd.DataFrame, keys: Sequence[str], lengths_of: Mapping[str, Mapping[str, int]],
              cache: FeatureCache, outputs: Sequence[Output], out_dirs: Mapping[str, Path],
-             extra_meta: Mapping[str, dict[str, Any]] | None) -> dict[str, int]:
-    """Stream each row's cache entry, in manifest order, into each output's store; returns absent counts."""
+             extra_meta: Mapping[str, dict[str, Any]] | None, packed: Pack | None = None) -> Assembled:
+    """Stream each row's features, in manifest order, into each output's store.
+
+    A row comes from ``packed`` (the last store of this fingerprint, taken in runs of
+    consecutive rows) where it holds the row's audio, else from its cache entry.
+    """
     utt_ids = manifest["utt_id"].astype(str).tolist()
     lengths = {o.name: [lengths_of[key][o.name] for key in keys] for o in outputs}
-    absent_counts = {}
+    stored, absent_keys = {}, {}
     for output in outputs:
         present = [n > 0 for n in lengths[output.name]]
         absent = [u for u, ok in zip(utt_ids, present) if not ok]
-        absent_counts[output.name] = len(absent)
-
-        def blocks(name: str = output.name, expected: list[int] = lengths[output.name], batch: int = 256):
-            frames, rows = [], []
-            for key, n in zip(keys, expected):
-                if n:
-                    entry = _entry(cache, key)
-                    if entry.lengths() != dict(lengths_of[key]):  # counts from a stale record: recompute
-                        raise DamagedEntry(key)
-                    frames.append(entry.outputs[name][0])
-                    rows.append(entry.outputs[name][1])
-                if len(frames) == batch:
-                    yield np.concatenate(frames), np.array([len(f) for f in frames]), np.stack(rows)
-                    frames, rows = [], []
-            if frames:
-                yield np.concatenate(frames), np.array([len(f) for f in frames]), np.stack(rows)
-
+        stored[output.name] = [k for k, ok in zip(keys, present) if ok]
+        absent_keys[output.name] = [k for k, ok in zip(keys, present) if not ok]
+        source = packed.outputs[output.name] if packed is not None else None
+        blocks = _blocks(cache, output.name, stored[output.name], lengths_of, source)
         write_store(
-            out_dirs[output.name], utt_ids=[u for u, ok in zip(utt_ids, present) if ok], frame_blocks=blocks(),
+            out_dirs[output.name], utt_ids=[u for u, ok in zip(utt_ids, present) if ok], frame_blocks=blocks,
             total_frames=int(sum(lengths[output.name])), dim=output.dim, dtype=output.frames_dtype,
             meta={**output.meta, **(extra_meta or {}).get(output.name, {}), "absent_utt_ids": absent},
         )
-    return absent_counts
+    return Assembled(stored, absent_keys)
+
+
+def _blocks(cache: FeatureCache, name: str, keys: Sequence[str], lengths_of: Mapping[str, Mapping[str, int]],
+            packed: PackedOutput | None, rows: int = 256):
+    """``(frames, lengths, pooled)`` blocks of about ``rows`` utterances, for the rows of ``keys`` in order."""
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    count, i = 0, 0
+    while i < len(keys):
+        first = packed.rows.get(keys[i]) if packed is not None else None
+        if first is not None:  # a run of rows that follow each other in the pack: one slice
+            last = first + 1
+            while (i + last - first < len(keys) and last < len(packed.keys) and last - first < rows
+                   and packed.keys[last] == keys[i + last - first]):
+                last += 1
+            begin, end = packed.offsets[first], packed.offsets[last]
+            parts.append((packed.frames[begin:end], np.diff(packed.offsets[first:last + 1]),
+                          packed.pooled[first:last]))
+            count += last - first
+            i += last - first
+        else:
+            entry = _entry(cache, keys[i])
+            if entry.lengths() != dict(lengths_of[keys[i]]):  # counts from a stale record: recompute
+                raise DamagedEntry(keys[i])
+            frames, row = entry.outputs[name]
+            parts.append((frames, np.array([len(frames)]), row[None]))
+            count += 1
+            i += 1
+        if count >= rows or i == len(keys):
+            yield tuple(np.concatenate(arrays) for arrays in zip(*parts))
+            parts, count = [], 0
 
 
 def _entry(cache: FeatureCache, key: str) -> Entry:
@@ -373,8 +411,9 @@ def extract_manifest(
     out_dirs = _out_dirs(extractor, outputs, out_dir)
     cache = open_cache(extractor, cache_root)
     durations = manifest["duration_s"].to_numpy(dtype=np.float64)
+    packed, pack_damaged = pack.load(cache.pack_folder, {o.name: (o.dim, o.frames_dtype) for o in outputs})
 
-    todo = plan(manifest, cache)
+    todo = plan(manifest, cache, packed)
     bar = _AudioProgress(float(durations.sum()), desc=f"extract {extractor.name}", disable=not progress)
     bar.advance(float(durations.sum()) - sum(a for _, _, a in todo.work))
     options = dict(workers=workers, shard_size=shard_size, backend=backend, scheduler=scheduler, bar=bar)
@@ -388,8 +427,11 @@ def extract_manifest(
         used = max(used, n)
         lengths.update(more)
 
-    recorded = cache.last_run_lengths()
-    lengths.update({k: recorded[k] for k in todo.keys if k in recorded and k not in lengths})
+    if packed is not None:
+        lengths.update(packed.lengths(k for k in first_row if k not in lengths))
+    if any(k not in lengths for k in first_row):
+        recorded = cache.last_run_lengths()
+        lengths.update({k: recorded[k] for k in first_row if k in recorded and k not in lengths})
     found, damaged = entry_lengths((k for k in todo.keys if k not in lengths), cache)
     lengths.update(found)
     if damaged:
@@ -397,18 +439,21 @@ def extract_manifest(
     bar.close()
     for attempt in range(3):
         try:
-            absent = assemble(manifest, todo.keys, lengths, cache, outputs, out_dirs, extra_meta)
+            written = assemble(manifest, todo.keys, lengths, cache, outputs, out_dirs, extra_meta, packed)
             break
         except DamagedEntry as err:  # a checksum failed on the full read
             if attempt == 2:
                 raise FeatureStoreError(f"feature cache entries under {cache.folder} are damaged as soon as they "
                                         f"are written; check the disk, or set VOCALAB_CACHE elsewhere.") from err
             redo([err.key])
+    if not pack.same_rows(packed, written.keys, written.absent_keys):
+        pack.save(cache.pack_folder, out_dirs, written.keys, written.absent_keys)
     cache.record_run({key: lengths[key] for key in todo.keys})
+    absent = written.absent_counts
     return ExtractionReport(
         n_utterances=len(manifest), audio_s=float(durations.sum()), wall_s=time.perf_counter() - start_time,
         workers=used, cached=todo.cached, extracted=len(todo.work), absent=absent, corrupt=cache.corrupt,
-        backend=backend,
+        backend=backend, pack_damaged=pack_damaged,
     )
 
 

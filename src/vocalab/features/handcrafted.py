@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.fft
-import scipy.sparse
 
 from vocalab.audio import mono_signal, resample
 from vocalab.errors import ParamsError
@@ -94,7 +92,8 @@ def frame_energies(padded: np.ndarray, n_frames: int, n_fft: int, hop: int) -> n
 class HandcraftedExtractor:
     """``extract(samples, sampling_rate) -> (t, n_mfcc + 2)``: MFCCs, then RMS, then ZCR.
 
-    Picklable (it travels to worker processes); all tables are built in ``__init__``.
+    Picklable (it travels to worker processes). Its tables are built on the first
+    ``extract`` (a run whose files are all in the cache never imports scipy).
     """
 
     name = "handcrafted"
@@ -103,21 +102,36 @@ class HandcraftedExtractor:
     def __init__(self, config: HandcraftedConfig) -> None:
         self.config = config
         self.sampling_rate = config.sample_rate
-        # periodic Hann window, as scipy.signal.get_window("hann", n_fft) and librosa use
-        n = np.arange(config.n_fft)
-        # tables are rounded to float32 once, so a last-bit difference of a CPU's cos or log
-        # kernels does not reach them
-        self.window = (0.5 - 0.5 * np.cos(2.0 * np.pi * n / config.n_fft)).astype(np.float32)
-        # each FFT bin feeds at most two filters: a sparse product is ~2x faster than dense
-        self.mel_basis_t = scipy.sparse.csc_matrix(
-            mel_filterbank(sampling_rate=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
-                           fmin=config.fmin, fmax=config.fmax).T.astype(np.float32)
-        )
-        dct = scipy.fft.dct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)
-        self.dct_t = np.ascontiguousarray(dct[: config.n_mfcc].T.astype(np.float32).astype(np.float64))
+        self._tables: tuple[np.ndarray, Any, np.ndarray] | None = None
         self.feature_names = [f"mfcc_{i}" for i in range(config.n_mfcc)] + ["rms", "zcr"]
         self.dim = len(self.feature_names)
         self.frames_per_second = config.sample_rate / config.hop_length
+
+    @property
+    def tables(self) -> tuple[np.ndarray, Any, np.ndarray]:
+        """The analysis window, the transposed sparse mel filterbank and the transposed DCT matrix."""
+        if self._tables is None:
+            import scipy.fft
+            import scipy.sparse
+
+            config = self.config
+            # periodic Hann window, as scipy.signal.get_window("hann", n_fft) and librosa use
+            n = np.arange(config.n_fft)
+            # tables are rounded to float32 once, so a last-bit difference of a CPU's cos or log
+            # kernels does not reach them
+            window = (0.5 - 0.5 * np.cos(2.0 * np.pi * n / config.n_fft)).astype(np.float32)
+            # each FFT bin feeds at most two filters: a sparse product is ~2x faster than dense
+            mel_basis_t = scipy.sparse.csc_matrix(
+                mel_filterbank(sampling_rate=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
+                               fmin=config.fmin, fmax=config.fmax).T.astype(np.float32)
+            )
+            dct = scipy.fft.dct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)
+            dct_t = np.ascontiguousarray(dct[: config.n_mfcc].T.astype(np.float32).astype(np.float64))
+            self._tables = (window, mel_basis_t, dct_t)
+        return self._tables
+
+    def prepare(self) -> None:
+        self.tables  # noqa: B018  (built before workers fork: they share it)
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -145,6 +159,9 @@ class HandcraftedExtractor:
         np.ndarray [shape=(1 + n' // hop_length, n_mfcc + 2), dtype=float64]
             ``n'`` is the length after resampling; the store keeps float32.
         """
+        import scipy.fft
+
+        window, mel_basis_t, dct_t = self.tables
         y = resample(mono_signal(samples), orig_sr=sampling_rate, target_sr=self.sampling_rate)
         n_fft, hop = self.config.n_fft, self.config.hop_length
         pad = n_fft // 2
@@ -160,12 +177,12 @@ class HandcraftedExtractor:
         log_mel = np.empty((n_frames, self.config.n_mels), dtype=np.float64)
         for start in range(0, n_frames, _BLOCK_FRAMES):
             block = frames[start:start + _BLOCK_FRAMES]
-            spectrum = scipy.fft.rfft(block * self.window, axis=1)
+            spectrum = scipy.fft.rfft(block * window, axis=1)
             power = spectrum.real**2 + spectrum.imag**2
-            mel = np.asarray(power @ self.mel_basis_t, dtype=np.float64)
+            mel = np.asarray(power @ mel_basis_t, dtype=np.float64)
             log_mel[start:start + len(block)] = 10.0 * np.log10(np.maximum(mel, _AMIN))
         np.maximum(log_mel, log_mel.max() - _TOP_DB, out=log_mel)
-        mfcc = log_mel @ self.dct_t
+        mfcc = log_mel @ dct_t
         # frame energies: every frame is a whole number of blocks of gcd(n_fft, hop) samples, so a
         # running sum over the blocks' energies (sequential, so in one order everywhere) gives them
         rms = np.sqrt(np.maximum(frame_energies(y_const, n_frames, n_fft, hop), 0.0) / n_fft)

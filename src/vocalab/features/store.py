@@ -213,12 +213,17 @@ def write_store(
                 raise FeatureStoreError(f"frame block of shape {frames.shape} does not match dim={dim}")
             if functionals and not given:
                 raise FeatureStoreError("a store of functionals needs its pooled rows in every block")
-            start = 0
-            for k, length in enumerate(lengths):
-                pooled[index] = given[0][k] if given else pool(frames[start:start + length])
-                start += length
-                index += 1
-                offsets[index] = offsets[index - 1] + length
+            count = len(lengths)
+            if index + count > len(utt_ids):
+                raise FeatureStoreError(f"frame blocks hold more than the {len(utt_ids)} utterances given")
+            if given:
+                pooled[index:index + count] = given[0]
+            else:
+                starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+                for k, (start, length) in enumerate(zip(starts, lengths)):
+                    pooled[index + k] = pool(frames[start:start + length])
+            offsets[index + 1:index + count + 1] = offsets[index] + np.cumsum(lengths, dtype=np.int64)
+            index += count
             frames_out.write(np.ascontiguousarray(frames, dtype=dtype).tobytes())
             cursor += len(frames)
     if index != len(utt_ids) or cursor != total_frames:
