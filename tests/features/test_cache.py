@@ -129,20 +129,6 @@ def test_size_report_and_prune(tmp_path, monkeypatch, capsys):
     assert feature_cache.usage() == [] and "0 entries" in capsys.readouterr().out
 
 
-def test_frame_counts_recorded_by_the_last_run_are_only_a_hint(tmp_path):
-    import json
-
-    manifest = corpus(tmp_path / "audio", 5)
-    run(manifest, tmp_path / "cold", tmp_path / "cache")
-    record = tmp_path / "cache" / "handcrafted" / "last-run.json"
-    data = json.loads(record.read_text())
-    key = manifest["audio_hash"][2]
-    data["audio_hashes"][key] = {"handcrafted": data["audio_hashes"][key]["handcrafted"] + 7}  # a wrong count
-    record.write_text(json.dumps(data))
-    run(manifest, tmp_path / "warm", tmp_path / "cache")
-    assert store_bytes(tmp_path / "warm") == store_bytes(tmp_path / "cold")
-
-
 class _TwoOutputs:
     """A toy extractor with two stores from one pass; ``short`` has no frames for clips under 0.6 s."""
 

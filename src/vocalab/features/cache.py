@@ -214,24 +214,11 @@ class FeatureCache:
     def put_many(self, keys: Sequence[str], entries: Sequence[Entry]) -> list[dict[str, int]]:
         return [self.put(key, entry) for key, entry in zip(keys, entries)]
 
-    def record_run(self, lengths: Mapping[str, Mapping[str, int]]) -> None:
-        """Remember what this run used (for ``vocalab cache prune``) and each entry's frame counts.
-
-        The counts spare the next run a read of every entry's header; they are only a
-        hint: the store is written from entries read whole, checksum and counts checked.
-        """
-        record = {"fingerprint": self.fingerprint, "time": time.time(),
-                  "audio_hashes": {key: dict(counts) for key, counts in sorted(lengths.items())}}
+    def record_run(self, keys: Iterable[str]) -> None:
+        """Remember the audio hashes this run used: ``vocalab cache prune`` keeps their entries."""
+        record = {"fingerprint": self.fingerprint, "time": time.time(), "audio_hashes": sorted(set(keys))}
         (self.root / self.extractor).mkdir(parents=True, exist_ok=True)
         _write_atomic(str(self.root / self.extractor / "last-run.json"), json.dumps(record).encode())
-
-    def last_run_lengths(self) -> dict[str, dict[str, int]]:
-        """The frame counts the last run of this fingerprint recorded (empty if another fingerprint ran last)."""
-        record = _last_run(self.root / self.extractor)
-        if not record or record.get("fingerprint") != self.fingerprint or not isinstance(
-                record.get("audio_hashes"), dict):
-            return {}
-        return record["audio_hashes"]
 
 
 def _write_atomic(path: str, data: bytes) -> None:

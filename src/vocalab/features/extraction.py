@@ -429,9 +429,6 @@ def extract_manifest(
 
     if packed is not None:
         lengths.update(packed.lengths(k for k in first_row if k not in lengths))
-    if any(k not in lengths for k in first_row):
-        recorded = cache.last_run_lengths()
-        lengths.update({k: recorded[k] for k in first_row if k in recorded and k not in lengths})
     found, damaged = entry_lengths((k for k in todo.keys if k not in lengths), cache)
     lengths.update(found)
     if damaged:
@@ -448,7 +445,7 @@ def extract_manifest(
             redo([err.key])
     if not pack.same_rows(packed, written.keys, written.absent_keys):
         pack.save(cache.pack_folder, out_dirs, written.keys, written.absent_keys)
-    cache.record_run({key: lengths[key] for key in todo.keys})
+    cache.record_run(todo.keys)
     absent = written.absent_counts
     return ExtractionReport(
         n_utterances=len(manifest), audio_s=float(durations.sum()), wall_s=time.perf_counter() - start_time,
