@@ -197,3 +197,26 @@ def test_a_damaged_pack_is_dropped_never_read(tmp_path, damage):
     assert store_bytes(tmp_path / "warm") == store_bytes(tmp_path / "cold")
     again = run(manifest, tmp_path / "again", tmp_path / "cache")  # the pack was written anew
     assert not again.pack_damaged and store_bytes(tmp_path / "again") == store_bytes(tmp_path / "cold")
+
+
+def test_two_runs_that_save_a_pack_at_once_leave_one_whole_pack(tmp_path, monkeypatch):
+    from vocalab.features import pack
+
+    manifest = corpus(tmp_path / "audio", 4)
+    run(manifest, tmp_path / "first", tmp_path / "cache")
+    folder = open_cache(EXTRACTOR, tmp_path / "cache").pack_folder
+    other = tmp_path / "other-pack"
+    shutil.copytree(folder, other)
+    replace = pack.os.replace
+
+    def racing(source, target):  # the other run renames its pack into place between our two renames
+        if Path(target) == folder and Path(source).name.endswith(".tmp"):
+            replace(other, folder)
+        return replace(source, target)
+
+    monkeypatch.setattr(pack.os, "replace", racing)
+    run(manifest.iloc[:3], tmp_path / "second", tmp_path / "cache")
+    monkeypatch.undo()
+    assert sorted(p.name for p in folder.parent.iterdir() if p.name.startswith(".")) == []
+    again = run(manifest, tmp_path / "again", tmp_path / "cache")  # the pack that won is whole, and used
+    assert not again.pack_damaged and store_bytes(tmp_path / "again") == store_bytes(tmp_path / "first")

@@ -155,7 +155,10 @@ def save(folder: Path, stores: Mapping[str, Path], keys: Mapping[str, list[str]]
     old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
     with contextlib.suppress(FileNotFoundError):
         os.replace(folder, old)
-    os.replace(tmp, folder)
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another run of this fingerprint put its pack there first: as good as this one
+        shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
 
 
