@@ -34,7 +34,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -328,7 +328,7 @@ def _blocks(cache: FeatureCache, name: str, keys: Sequence[str], lengths_of: Map
                    and packed.keys[last] == keys[i + last - first]):
                 last += 1
             begin, end = packed.offsets[first], packed.offsets[last]
-            parts.append((packed.frames[begin:end], np.diff(packed.offsets[first:last + 1]),
+            parts.append((packed.frames.rows(begin, end), np.diff(packed.offsets[first:last + 1]),
                           packed.pooled[first:last]))
             count += last - first
             i += last - first
@@ -377,6 +377,30 @@ def execute(extractor: Extractor, work: Sequence[tuple[str, str, float]], cache:
     return used, lengths
 
 
+def _assemble_checked(manifest: pd.DataFrame, keys: Sequence[str], lengths: dict[str, dict[str, int]],
+                      cache: FeatureCache, outputs: Sequence[Output], out_dirs: Mapping[str, Path],
+                      extra_meta: Mapping[str, dict[str, Any]] | None, packed: Pack | None,
+                      redo: Callable[[Iterable[str]], None]) -> Assembled:
+    """:func:`assemble`, once every row's frame counts are known (from this run, the pack or the
+    entries' headers); an entry found damaged is recomputed by ``redo`` (which adds its counts)."""
+    if packed is not None:
+        lengths.update(packed.lengths(k for k in dict.fromkeys(keys) if k not in lengths))
+    found, damaged = entry_lengths((k for k in keys if k not in lengths), cache)
+    lengths.update(found)
+    if damaged:
+        redo(damaged)
+    for _ in range(2):
+        try:
+            return assemble(manifest, keys, lengths, cache, outputs, out_dirs, extra_meta, packed)
+        except DamagedEntry as err:  # a checksum failed on the full read
+            redo([err.key])
+    try:
+        return assemble(manifest, keys, lengths, cache, outputs, out_dirs, extra_meta, packed)
+    except DamagedEntry as err:
+        raise FeatureStoreError(f"feature cache entries under {cache.folder} are damaged as soon as they "
+                                f"are written; check the disk, or set VOCALAB_CACHE elsewhere.") from err
+
+
 def extract_manifest(
     manifest: pd.DataFrame,
     extractor: Extractor,
@@ -413,37 +437,28 @@ def extract_manifest(
     durations = manifest["duration_s"].to_numpy(dtype=np.float64)
     packed, pack_damaged = pack.load(cache.pack_folder, {o.name: (o.dim, o.frames_dtype) for o in outputs})
 
-    todo = plan(manifest, cache, packed)
-    bar = _AudioProgress(float(durations.sum()), desc=f"extract {extractor.name}", disable=not progress)
-    bar.advance(float(durations.sum()) - sum(a for _, _, a in todo.work))
-    options = dict(workers=workers, shard_size=shard_size, backend=backend, scheduler=scheduler, bar=bar)
-    used, lengths = execute(extractor, todo.work, cache, **options)
-    first_row = {key: i for i, key in reversed(list(enumerate(todo.keys)))}
+    try:
+        todo = plan(manifest, cache, packed)
+        bar = _AudioProgress(float(durations.sum()), desc=f"extract {extractor.name}", disable=not progress)
+        bar.advance(float(durations.sum()) - sum(a for _, _, a in todo.work))
+        options = dict(workers=workers, shard_size=shard_size, backend=backend, scheduler=scheduler, bar=bar)
+        used, lengths = execute(extractor, todo.work, cache, **options)
+        first_row = {key: i for i, key in reversed(list(enumerate(todo.keys)))}
 
-    def redo(keys: Iterable[str]) -> None:  # damaged entries are recomputed, never read into a store
-        nonlocal used
-        work = [(str(manifest["path"].iloc[first_row[k]]), k, 0.0) for k in sorted(keys, key=first_row.get)]
-        n, more = execute(extractor, work, cache, **options)
-        used = max(used, n)
-        lengths.update(more)
+        def redo(keys: Iterable[str]) -> None:  # damaged entries are recomputed, never read into a store
+            nonlocal used
+            work = [(str(manifest["path"].iloc[first_row[k]]), k, 0.0) for k in sorted(keys, key=first_row.get)]
+            n, more = execute(extractor, work, cache, **options)
+            used = max(used, n)
+            lengths.update(more)
 
-    if packed is not None:
-        lengths.update(packed.lengths(k for k in first_row if k not in lengths))
-    found, damaged = entry_lengths((k for k in todo.keys if k not in lengths), cache)
-    lengths.update(found)
-    if damaged:
-        redo(damaged)
-    bar.close()
-    for attempt in range(3):
-        try:
-            written = assemble(manifest, todo.keys, lengths, cache, outputs, out_dirs, extra_meta, packed)
-            break
-        except DamagedEntry as err:  # a checksum failed on the full read
-            if attempt == 2:
-                raise FeatureStoreError(f"feature cache entries under {cache.folder} are damaged as soon as they "
-                                        f"are written; check the disk, or set VOCALAB_CACHE elsewhere.") from err
-            redo([err.key])
-    if not pack.same_rows(packed, written.keys, written.absent_keys):
+        written = _assemble_checked(manifest, todo.keys, lengths, cache, outputs, out_dirs, extra_meta, packed, redo)
+        bar.close()
+        repack = not pack.same_rows(packed, written.keys, written.absent_keys)
+    finally:
+        if packed is not None:
+            packed.close()
+    if repack:
         pack.save(cache.pack_folder, out_dirs, written.keys, written.absent_keys)
     cache.record_run(todo.keys)
     absent = written.absent_counts

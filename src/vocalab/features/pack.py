@@ -38,6 +38,41 @@ VERSION = 1
 FILES = ("frames.npy", "offsets.npy", "pooled.npy")
 
 
+class FrameFile:
+    """The frames of a pack, a 2-D ``.npy`` file read by runs of rows.
+
+    Read with ``pread``, not memory-mapped: the process holds the rows it copies, and
+    its resident memory does not grow with the store (a mapping's pages count as the
+    process's own).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "rb", buffering=0)  # noqa: SIM115  (closed with the pack)
+        version = np.lib.format.read_magic(self._file)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, self.dtype = read_header(self._file)
+        if len(shape) != 2 or fortran_order:
+            raise ValueError(f"{path} does not hold rows of frames")
+        self.shape = shape
+        self._start = self._file.tell()
+        self._row_bytes = self.dtype.itemsize * shape[1]
+        if os.fstat(self._file.fileno()).st_size != self._start + self._row_bytes * shape[0]:
+            raise ValueError(f"{path} is not as long as its header says")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def rows(self, begin: int, end: int) -> np.ndarray:
+        size = (end - begin) * self._row_bytes
+        data = os.pread(self._file.fileno(), size, self._start + begin * self._row_bytes)
+        if len(data) != size:
+            raise ValueError("frames cut short while read")
+        return np.frombuffer(data, self.dtype).reshape(end - begin, self.shape[1])
+
+    def close(self) -> None:
+        self._file.close()
+
+
 @dataclass(frozen=True)
 class PackedOutput:
     """One output's rows in a pack: ``frames[offsets[r]:offsets[r + 1]]`` and ``pooled[r]`` are row ``r``."""
@@ -45,7 +80,7 @@ class PackedOutput:
     keys: list[str]  # row -> audio hash (a file listed twice has two rows)
     rows: dict[str, int]  # audio hash -> its first row
     absent: frozenset[str]  # audio hashes this output has no frames for
-    frames: np.ndarray  # memory-mapped
+    frames: FrameFile
     offsets: np.ndarray
     pooled: np.ndarray
 
@@ -57,6 +92,10 @@ class Pack:
 
     def covers(self, key: str) -> bool:
         return key in self.covered
+
+    def close(self) -> None:
+        for output in self.outputs.values():
+            output.frames.close()
 
     def lengths(self, keys: Iterable[str]) -> dict[str, dict[str, int]]:
         """Frame counts per output of each key it covers (0: absent)."""
@@ -122,9 +161,10 @@ def _open(folder: Path, index: dict, outputs: Mapping[str, tuple[int, str]]) -> 
             return None
         offsets = np.load(folder / name / "offsets.npy")
         pooled = np.load(folder / name / "pooled.npy")
-        frames = np.load(folder / name / "frames.npy", mmap_mode="r")
-        if (offsets.shape != (len(keys) + 1,) or len(pooled) != len(keys) or frames.ndim != 2
-                or frames.shape[1] != dim or frames.dtype != np.dtype(dtype) or offsets[-1] != len(frames)):
+        frames = FrameFile(folder / name / "frames.npy")
+        if (offsets.shape != (len(keys) + 1,) or len(pooled) != len(keys) or frames.shape[1] != dim
+                or frames.dtype != np.dtype(dtype) or offsets[-1] != len(frames)):
+            frames.close()
             return None
         rows: dict[str, int] = {}
         for row, key in enumerate(keys):
