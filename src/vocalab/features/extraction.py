@@ -334,7 +334,7 @@ def _blocks(cache: FeatureCache, name: str, keys: Sequence[str], lengths_of: Map
             i += last - first
         else:
             entry = _entry(cache, keys[i])
-            if entry.lengths() != dict(lengths_of[keys[i]]):  # counts from a stale record: recompute
+            if entry.lengths() != dict(lengths_of[keys[i]]):  # not the entry whose header was read: recompute
                 raise DamagedEntry(keys[i])
             frames, row = entry.outputs[name]
             parts.append((frames, np.array([len(frames)]), row[None]))
@@ -389,16 +389,15 @@ def _assemble_checked(manifest: pd.DataFrame, keys: Sequence[str], lengths: dict
     lengths.update(found)
     if damaged:
         redo(damaged)
-    for _ in range(2):
+    for attempt in range(3):
         try:
             return assemble(manifest, keys, lengths, cache, outputs, out_dirs, extra_meta, packed)
         except DamagedEntry as err:  # a checksum failed on the full read
+            if attempt == 2:
+                raise FeatureStoreError(f"feature cache entries under {cache.folder} are damaged as soon as they "
+                                        f"are written; check the disk, or set VOCALAB_CACHE elsewhere.") from err
             redo([err.key])
-    try:
-        return assemble(manifest, keys, lengths, cache, outputs, out_dirs, extra_meta, packed)
-    except DamagedEntry as err:
-        raise FeatureStoreError(f"feature cache entries under {cache.folder} are damaged as soon as they "
-                                f"are written; check the disk, or set VOCALAB_CACHE elsewhere.") from err
+    raise AssertionError("three attempts either return or raise")
 
 
 def extract_manifest(
