@@ -192,7 +192,7 @@ def save(folder: Path, stores: Mapping[str, Path], keys: Mapping[str, list[str]]
             "keys": list(keys[name]), "absent": sorted(set(absent[name])),
             "files": {file: [(tmp / name / file).stat().st_size, _digest(tmp / name / file)] for file in FILES}}
     (tmp / "index.json").write_text(json.dumps(index), encoding="utf-8")
-    old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+    old = folder.with_name(f".{folder.name}.{os.getpid()}.old.tmp")  # ".tmp": prune clears it if a run dies here
     with contextlib.suppress(FileNotFoundError):
         os.replace(folder, old)
     try:
