@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import speech_like, write_wav
 from vocalab.errors import AudioError
-from vocalab.features.extraction import extract_manifest
+from vocalab.features.extraction import extract_manifest, shard_bounds
 from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
 from vocalab.features.store import FeatureStore
 
@@ -17,6 +17,18 @@ def small_manifest(tmp_path):
         path = write_wav(tmp_path / "audio" / f"utt{i}.wav", speech_like(i, sampling_rate=rate, duration_s=0.5 + 0.1 * i), rate)
         rows.append({"utt_id": f"utt{i}", "path": str(path), "duration_s": 0.5 + 0.1 * i})
     return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("n, size, workers", [(150, 32, 2), (150, 32, 1), (720, 32, 2), (3, 32, 2), (5, 2, 2),
+                                               (1, 32, 4), (64, 32, 2), (97, 8, 3)])
+def test_shards_cover_the_files_evenly_and_keep_every_worker_busy(n, size, workers):
+    bounds = shard_bounds(n, size, workers)
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(end == begin for (_, end), (begin, _) in zip(bounds, bounds[1:]))  # contiguous, in order
+    sizes = [end - begin for begin, end in bounds]
+    assert min(sizes) >= 1 and max(sizes) <= size and max(sizes) - min(sizes) <= 1
+    assert len(bounds) == -(-n // size) if workers == 1 else len(bounds) % workers == 0 or len(bounds) == n
+    assert shard_bounds(150, 32, 2) == [(i, i + 25) for i in range(0, 150, 25)]  # not 32, 32, 32, 32, 22 on 2 workers
 
 
 def test_parallel_equals_serial_and_per_file(small_manifest, tmp_path):
