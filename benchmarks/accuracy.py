@@ -22,12 +22,11 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
 
-from bench_project import run, scratch_project, set_param
+from bench_project import add_corpus_arguments, corpus_project, run, set_param
 
 def metrics_row(path: Path) -> dict:
     """Pooled UAR, macro-F1 and accuracy of ``metrics/<set>.json``, and the std of UAR over folds."""
@@ -37,33 +36,14 @@ def metrics_row(path: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("corpus", type=Path, help="the corpus root (read only)")
-    parser.add_argument("--layout", required=True, help="data.layout of the corpus, e.g. emodb, ravdess, folders")
+    add_corpus_arguments(parser)
     parser.add_argument("--sets", nargs="+", default=None,
                         help="feature sets (default: train.feature_sets of params.yaml); fusions as in train.fusions")
     parser.add_argument("--normalize", nargs="+", default=["speaker", "global"], choices=["speaker", "global"])
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="any other params.yaml key, as in dvc exp run -S (value in YAML)")
-    parser.add_argument("--workdir", type=Path, default=None, help="scratch project folder (default: a temp dir, removed)")
     args = parser.parse_args()
-    corpus = args.corpus.expanduser().resolve()
-    if not corpus.is_dir():
-        sys.exit(f"accuracy: corpus folder '{args.corpus}' does not exist. Give the root of a corpus on disk.")
-
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vocalab-accuracy-"))
-    root, env = scratch_project(workdir, who="accuracy")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    for override in args.overrides:
-        key, _, value = override.partition("=")
-        set_param(params, key, yaml.safe_load(value))
+    root, env, params, corpus = corpus_project(args, "accuracy")
     sets = args.sets or params["train"]["feature_sets"]
     fusions = params["train"].get("fusions") or {}
-    set_param(params, "data.source", "local")
-    set_param(params, "data.path", str(corpus))
-    set_param(params, "data.layout", args.layout)
-    set_param(params, "split.strategy", "speaker_kfold")
-    set_param(params, "split.folds", args.folds)
     set_param(params, "train.feature_sets", list(sets))
     set_param(params, "train.fusions", {name: fusions[name] for name in sets if name in fusions} or {})
 
@@ -86,7 +66,7 @@ def main() -> None:
         print(f"| {row['set']} | {row['normalize']} | {row['uar']:.3f} ± {row['uar_std']:.3f} | "
               f"{row['macro_f1']:.3f} | {row['accuracy']:.3f} |")
     if args.workdir is None:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

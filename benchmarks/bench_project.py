@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ["dvc.yaml", "params.yaml", "corpus", "stages", "src", ".dvc/config", ".dvcignore", ".gitignore"]
@@ -39,6 +43,33 @@ def scratch_project(workdir: Path, *, who: str = "benchmark") -> tuple[Path, dic
                      ["git", "config", "user.email", f"{who}@vocalab.invalid"]):
             run(args, workdir, env, name=who)
     return workdir, env
+
+
+def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a benchmark run on a real corpus with speaker k-fold."""
+    parser.add_argument("corpus", type=Path, help="the corpus root (read only)")
+    parser.add_argument("--layout", required=True, help="data.layout of the corpus, e.g. emodb, ravdess, folders")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other params.yaml key, as in dvc exp run -S (value in YAML)")
+    parser.add_argument("--workdir", type=Path, default=None, help="scratch project folder (default: a temp dir, removed)")
+
+
+def corpus_project(args: argparse.Namespace, who: str) -> tuple[Path, dict[str, str], dict, Path]:
+    """The scratch project of a corpus benchmark (:func:`add_corpus_arguments`): its root, environment,
+    params (``-S`` overrides, then the corpus and speaker k-fold set) and corpus folder."""
+    corpus = args.corpus.expanduser().resolve()
+    if not corpus.is_dir():
+        sys.exit(f"{who}: corpus folder '{args.corpus}' does not exist. Give the root of a corpus on disk.")
+    root, env = scratch_project(args.workdir or Path(tempfile.mkdtemp(prefix=f"vocalab-{who}-")), who=who)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for override in args.overrides:
+        key, _, value = override.partition("=")
+        set_param(params, key, yaml.safe_load(value))
+    for key, value in {"data.source": "local", "data.path": str(corpus), "data.layout": args.layout,
+                       "split.strategy": "speaker_kfold", "split.folds": args.folds}.items():
+        set_param(params, key, value)
+    return root, env, params, corpus
 
 
 def set_param(params: dict, dotted: str, value: object) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,17 +33,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bench_project import run, scratch_project, set_param
+from bench_project import add_corpus_arguments, corpus_project, run, set_param
+from vocalab.features.store import FeatureStore
+from vocalab.metrics import uar
 
 DTYPES = ("float32", "bfloat16")
 #: the params section of each feature set's extractor
 SECTIONS = {"wav2vec2": "embeddings.wav2vec2", "vggish": "embeddings.vggish"}
-
-
-def pooled(root: Path, name: str) -> tuple[list[str], np.ndarray]:
-    """utt_ids and pooled statistics of the store of ``name``."""
-    store = root / "data" / "features" / name
-    return (store / "utt_ids.txt").read_text(encoding="utf-8").splitlines(), np.load(store / "pooled.npy")
 
 
 def compare_pooled(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
@@ -58,37 +53,16 @@ def compare_pooled(reference: np.ndarray, other: np.ndarray) -> dict[str, float]
             "spread": float(in_spread.max())}
 
 
-def uar(predictions: pd.DataFrame) -> float:
-    recalls = [(group["predicted"] == label).mean() for label, group in predictions.groupby("actual")]
-    return float(np.mean(recalls))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("corpus", type=Path, help="the corpus root (read only)")
-    parser.add_argument("--layout", required=True, help="data.layout of the corpus, e.g. emodb, ravdess, folders")
+    add_corpus_arguments(parser)
     parser.add_argument("--sets", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="any other params.yaml key, as in dvc exp run -S (value in YAML)")
-    parser.add_argument("--workdir", type=Path, default=None, help="scratch project folder (default: a temp dir, removed)")
     args = parser.parse_args()
-    corpus = args.corpus.expanduser().resolve()
-    if not corpus.is_dir():
-        sys.exit(f"precision: corpus folder '{args.corpus}' does not exist. Give the root of a corpus on disk.")
-
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vocalab-precision-"))
-    root, env = scratch_project(workdir, who="precision")
+    root, env, params, corpus = corpus_project(args, "precision")
     # a feature cache of its own, so the extraction times are of this run (cold in a new workdir)
-    env["VOCALAB_CACHE"] = str(workdir / "feature-cache")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    for override in args.overrides:
-        key, _, value = override.partition("=")
-        set_param(params, key, yaml.safe_load(value))
-    for key, value in {"data.source": "local", "data.path": str(corpus), "data.layout": args.layout,
-                       "split.strategy": "speaker_kfold", "split.folds": args.folds,
-                       "train.feature_sets": list(args.sets), "train.fusions": {}}.items():
-        set_param(params, key, value)
+    env["VOCALAB_CACHE"] = str(root / "feature-cache")
+    set_param(params, "train.feature_sets", list(args.sets))
+    set_param(params, "train.fusions", {})
 
     results: dict[str, dict[str, dict]] = {name: {} for name in args.sets}
     for dtype in DTYPES:
@@ -103,11 +77,11 @@ def main() -> None:
                 name="precision")
             seconds = time.perf_counter() - start
             run([sys.executable, "-m", "dvc", "repro", f"evaluate@{name}"], root, env, name="precision")
-            utt_ids, matrix = pooled(root, name)
+            store = FeatureStore(root / "data" / "features" / name)
             predictions = pd.read_csv(root / "metrics" / "predictions" / f"{name}.csv", dtype={"utt_id": str})
-            results[name][dtype] = {"utt_ids": utt_ids, "pooled": matrix, "seconds": seconds,
+            results[name][dtype] = {"utt_ids": store.utt_ids, "pooled": np.array(store.pooled), "seconds": seconds,
                                     "predictions": predictions.set_index("utt_id")["predicted"],
-                                    "uar": uar(predictions)}
+                                    "uar": uar(predictions["actual"], predictions["predicted"])}
 
     model = params["train"]["model"]
     print(f"\n{corpus.name}: {args.folds} speaker folds, train.model {model}"
@@ -127,7 +101,7 @@ def main() -> None:
               f"{same:.1%} ({len(shared)}) | {reference['uar']:.3f} | {other['uar']:.3f} | "
               f"{reference['seconds']:.0f}, {other['seconds']:.0f} |")
     if args.workdir is None:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
