@@ -22,7 +22,7 @@ import pandas as pd
 from vocalab.errors import FeatureStoreError, VocalabError
 from vocalab.features.store import FeatureStore
 from vocalab.metrics import uar
-from vocalab.models.classifiers import build_classifier, decision_scores
+from vocalab.models.classifiers import build_classifier, decision_scores, settle_calibration
 from vocalab.models.config import TrainConfig, search_grid, with_override
 from vocalab.manifest import speakers_known
 from vocalab.models.normalize import reference_speaker, speaker_standardise, speaker_standardise_frames
@@ -140,6 +140,7 @@ def fit_candidate(config: TrainConfig, train_data: SplitData, validation: SplitD
                                    "or a split that leaves more of the rare class in train.")
             pipeline.set_params(classify__cv=min(5, rarest))
         pipeline.fit(train_data.features, train_data.labels)
+        settle_calibration(pipeline)
         if list(pipeline.classes_) != classes:
             raise VocalabError(f"the model learned classes {list(pipeline.classes_)}, expected {classes}.")
         return FittedModel(pipeline, "pooled"), [], {}

@@ -1,6 +1,13 @@
+import json
+import os
+import platform
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
+from tests.conftest import REPO_ROOT, THREAD_VARIABLES
 from vocalab.models.classifiers import build_classifier, decision_scores
 from vocalab.models.config import TrainConfig
 from vocalab.params import from_mapping
@@ -121,3 +128,44 @@ def test_models_save_and_load_without_torch_and_trust_only_the_projects_estimato
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert "heavy: []" in out
     assert "refused:" in out and "sklearn.dummy.DummyClassifier" in out
+
+
+SVM_UNDER_KERNELS = """
+import hashlib, json, sys
+from pathlib import Path
+import numpy as np
+from vocalab.models.classifiers import build_classifier, settle_calibration
+from vocalab.models.config import TrainConfig
+from vocalab.models.persist import POOLED_FILE, save_fold_model
+from vocalab.params import from_mapping
+from vocalab.training import FittedModel
+
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(96, 30)), np.repeat([f"c{i}" for i in range(8)], 12)
+X[:, :3] += np.arange(96)[:, None] % 8 * 0.3
+model = build_classifier(from_mapping(TrainConfig, {"model": "svm"}, section="train")).fit(X, y)
+digests = {}
+for name in ("raw", "settled"):
+    if name == "settled":
+        settle_calibration(model)
+    save_fold_model(FittedModel(model, "pooled"), Path(sys.argv[1]) / name)
+    digests[name] = hashlib.sha256((Path(sys.argv[1]) / name / POOLED_FILE).read_bytes()).hexdigest()
+print(json.dumps(digests))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux" or platform.machine() != "x86_64", reason="needs OpenBLAS's x86-64 kernels")
+def test_a_saved_svm_has_the_same_bytes_under_other_blas_kernels(tmp_path):
+    """Platt scaling's optimiser calls BLAS, whose kernels differ by CPU: the saved model must not."""
+    digests = {}
+    for kernel in ("Haswell", "SandyBridge"):
+        inherited = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+        result = subprocess.run([sys.executable, "-c", SVM_UNDER_KERNELS, str(tmp_path / kernel)],
+                                env={**inherited, "PYTHONPATH": str(REPO_ROOT / "src"), "OPENBLAS_CORETYPE": kernel},
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"{kernel}: {result.stderr}"
+        digests[kernel] = json.loads(result.stdout.strip().splitlines()[-1])
+    haswell, sandy_bridge = digests["Haswell"], digests["SandyBridge"]
+    if haswell["raw"] == sandy_bridge["raw"]:
+        pytest.skip("these BLAS kernels fit the same sigmoids here: nothing to settle")
+    assert haswell["settled"] == sandy_bridge["settled"]

@@ -59,9 +59,9 @@ class Wav2Vec2ExtractorConfig:
                            ``last`` (the model output), ``all`` (input + every layer) or layer
                            indices, 0 = transformer input, i = output of layer i
     device : str           ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``
-    dtype : str            ``float32`` (the same bytes on every CPU), ``auto`` (bfloat16 on a CPU that
-                           computes it natively, AVX-512 BF16 or AMX, else float32; bfloat16/float16
-                           on CUDA), or a dtype
+    dtype : str            ``float32`` (the same bytes on CPUs of one instruction set), ``auto``
+                           (bfloat16 on a CPU that computes it natively, AVX-512 BF16 or AMX, else
+                           float32; bfloat16/float16 on CUDA), or a dtype
     batch_s : float > 0    padded audio seconds per forward pass; null: one utterance per pass
                            on CPU (batching does not pay there), 120 s on CUDA
     chunk_s : float        longer files are cut into windows of at most this many seconds

@@ -58,6 +58,28 @@ def build_classifier(config: TrainConfig) -> Pipeline:
     return Pipeline([("scale", StandardScaler()), ("classify", classifier)])
 
 
+#: significant digits kept of each Platt sigmoid's two parameters (see :func:`settle_calibration`)
+SIGMOID_DIGITS = 6
+
+
+def settle_calibration(pipeline: Pipeline) -> None:
+    """Round the SVM's Platt sigmoids to :data:`SIGMOID_DIGITS` significant digits, in place.
+
+    scipy fits each sigmoid with L-BFGS-B, whose BLAS calls give results that differ in the
+    last digits from one CPU's kernels to another's (up to 1e-10 relative, measured with
+    OpenBLAS's Haswell and SandyBridge kernels), so the saved model would not be the same
+    bytes on every machine. Rounded, it is; probabilities move by under 1e-5, and labels,
+    which come from the SVM's decision values (:func:`decision_scores`), not at all.
+    """
+    classify = pipeline[-1]
+    if not isinstance(classify, CalibratedClassifierCV):
+        return
+    for calibrated in classify.calibrated_classifiers_:
+        for sigmoid in calibrated.calibrators:
+            sigmoid.a_ = np.float64(f"{sigmoid.a_:.{SIGMOID_DIGITS}g}")
+            sigmoid.b_ = np.float64(f"{sigmoid.b_:.{SIGMOID_DIGITS}g}")
+
+
 def decision_scores(pipeline: Pipeline, features: np.ndarray) -> np.ndarray:
     """Per-class scores whose argmax is the classifier's own decision, ``[shape=(n, n_classes)]``.
 
