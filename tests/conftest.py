@@ -36,6 +36,20 @@ atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def json_from_fresh_process(script: str, *args: str, env: dict[str, str]) -> dict:
+    """Run ``script`` in a new Python with ``env`` added (NumPy and OpenBLAS pick their CPU kernels when a
+    process imports them) and thread counts as a user's are; the JSON of its last line."""
+    import json
+    import subprocess
+    import sys
+
+    inherited = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300,
+                            env={**inherited, "PYTHONPATH": str(REPO_ROOT / "src"), **env})
+    assert result.returncode == 0, f"{env}: {result.stderr}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def tone(frequency_hz: float, *, sampling_rate: int = 16000, duration_s: float = 1.0,
          amplitude: float = 0.5) -> np.ndarray:
     """A pure sine, float32."""

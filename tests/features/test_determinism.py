@@ -9,14 +9,12 @@ OpenBLAS its core type when they are imported: AVX-512 and AVX2 switched off
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, THREAD_VARIABLES, speech_like, write_wav
+from tests.conftest import json_from_fresh_process, speech_like, write_wav
 
 DIGEST = """
 import hashlib, json, sys
@@ -63,14 +61,9 @@ def test_handcrafted_store_is_byte_identical_across_simd_kernels_blas_cores_and_
         "no AVX2, Haswell BLAS, 2 threads": ({"NPY_DISABLE_CPU_FEATURES": NO_AVX2, "OPENBLAS_CORETYPE": "Haswell"}, 2),
         "no AVX2, SandyBridge BLAS": ({"NPY_DISABLE_CPU_FEATURES": NO_AVX2, "OPENBLAS_CORETYPE": "SandyBridge"}, 1),
     }
-    digests = {}
-    for k, (name, (env, threads)) in enumerate(variants.items()):
-        inherited = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}  # threads as a user's are
-        environment = {**inherited, "PYTHONPATH": str(REPO_ROOT / "src"), **env}
-        result = subprocess.run([sys.executable, "-c", DIGEST, str(tmp_path / "manifest.csv"), str(tmp_path / f"v{k}"),
-                                 str(threads)], env=environment, capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, f"{name}: {result.stderr}"
-        digests[name] = json.loads(result.stdout.strip().splitlines()[-1])
+    digests = {name: json_from_fresh_process(DIGEST, str(tmp_path / "manifest.csv"), str(tmp_path / f"v{k}"),
+                                             str(threads), env=env)
+               for k, (name, (env, threads)) in enumerate(variants.items())}
     first = next(iter(digests.values()))
     assert all(d == first for d in digests.values()), json.dumps(digests, indent=1)
     frames = np.load(tmp_path / "v0" / "store" / "frames.npy")

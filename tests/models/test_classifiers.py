@@ -1,13 +1,10 @@
-import json
-import os
 import platform
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, THREAD_VARIABLES
+from tests.conftest import json_from_fresh_process
 from vocalab.models.classifiers import build_classifier, decision_scores
 from vocalab.models.config import TrainConfig
 from vocalab.params import from_mapping
@@ -144,28 +141,23 @@ rng = np.random.default_rng(0)
 X, y = rng.normal(size=(96, 30)), np.repeat([f"c{i}" for i in range(8)], 12)
 X[:, :3] += np.arange(96)[:, None] % 8 * 0.3
 model = build_classifier(from_mapping(TrainConfig, {"model": "svm"}, section="train")).fit(X, y)
-digests = {}
-for name in ("raw", "settled"):
-    if name == "settled":
-        settle_calibration(model)
+
+def digest(name):
     save_fold_model(FittedModel(model, "pooled"), Path(sys.argv[1]) / name)
-    digests[name] = hashlib.sha256((Path(sys.argv[1]) / name / POOLED_FILE).read_bytes()).hexdigest()
-print(json.dumps(digests))
+    return hashlib.sha256((Path(sys.argv[1]) / name / POOLED_FILE).read_bytes()).hexdigest()
+
+raw = digest("raw")
+settle_calibration(model)
+print(json.dumps({"raw": raw, "settled": digest("settled")}))
 """
 
 
 @pytest.mark.skipif(sys.platform != "linux" or platform.machine() != "x86_64", reason="needs OpenBLAS's x86-64 kernels")
 def test_a_saved_svm_has_the_same_bytes_under_other_blas_kernels(tmp_path):
     """Platt scaling's optimiser calls BLAS, whose kernels differ by CPU: the saved model must not."""
-    digests = {}
-    for kernel in ("Haswell", "SandyBridge"):
-        inherited = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
-        result = subprocess.run([sys.executable, "-c", SVM_UNDER_KERNELS, str(tmp_path / kernel)],
-                                env={**inherited, "PYTHONPATH": str(REPO_ROOT / "src"), "OPENBLAS_CORETYPE": kernel},
-                                capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, f"{kernel}: {result.stderr}"
-        digests[kernel] = json.loads(result.stdout.strip().splitlines()[-1])
-    haswell, sandy_bridge = digests["Haswell"], digests["SandyBridge"]
+    haswell, sandy_bridge = (json_from_fresh_process(SVM_UNDER_KERNELS, str(tmp_path / kernel),
+                                                     env={"OPENBLAS_CORETYPE": kernel})
+                             for kernel in ("Haswell", "SandyBridge"))
     if haswell["raw"] == sandy_bridge["raw"]:
         pytest.skip("these BLAS kernels fit the same sigmoids here: nothing to settle")
     assert haswell["settled"] == sandy_bridge["settled"]
