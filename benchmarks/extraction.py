@@ -238,8 +238,44 @@ def bench_wav2vec2(manifest, params: Path, workers: int, extra_dtypes: list[str]
           "worst file (float16 storage alone rounds at ~5e-4).")
 
 
+def torchvggish_model(model, *, post_relu: bool):
+    """torchvggish's VGG (``nn.Sequential`` of NCHW convolutions, ReLU and max pooling, then the
+    embedding layers), with the weights of vocalab's ``model``: what a notebook's ``model(file)`` runs."""
+    import torch
+    from torch import nn
+
+    from vocalab.features.vggish_model import KEY_MAP
+
+    layers, channels = [], 1
+    for v in [64, "M", 128, "M", 256, 256, "M", 512, 512, "M"]:
+        if v == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(channels, v, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            channels = v
+    embeddings = [nn.Linear(512 * 4 * 6, 4096), nn.ReLU(True), nn.Linear(4096, 4096), nn.ReLU(True),
+                  nn.Linear(4096, 128)] + ([nn.ReLU(True)] if post_relu else [])
+
+    class VGG(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features, self.embeddings = nn.Sequential(*layers), nn.Sequential(*embeddings)
+
+        def forward(self, x):
+            x = self.features(x)
+            x = torch.transpose(torch.transpose(x, 1, 3), 1, 2).contiguous()
+            return self.embeddings(x.view(x.size(0), -1))
+
+    reference = VGG().eval()
+    ours = model.state_dict()
+    reference.load_state_dict({f"{theirs}.{param}": ours[f"{name}.{param}"].contiguous()
+                               for theirs, name in KEY_MAP["torchvggish"].items() for param in ("weight", "bias")})
+    return reference.to(next(model.parameters()).device)
+
+
 def naive_vggish_loop(paths: list[str], model, device) -> list[np.ndarray]:
-    """What the reference notebook does, file by file (clips under 0.975 s give nothing)."""
+    """What the reference notebook does, file by file (clips under 0.975 s give nothing):
+    ``model`` is :func:`torchvggish_model`, one forward pass per file."""
     import torch
 
     from vocalab.features import vggish_frontend as frontend
@@ -249,7 +285,7 @@ def naive_vggish_loop(paths: list[str], model, device) -> list[np.ndarray]:
         y, _ = librosa.load(path, sr=frontend.SAMPLE_RATE)
         examples = frontend.examples(frontend.log_mel(y))
         with torch.no_grad():
-            out.append(model(torch.from_numpy(examples).to(device)).cpu().numpy())
+            out.append(model(torch.from_numpy(examples)[:, None].to(device)).cpu().numpy())
     return out
 
 
@@ -262,7 +298,8 @@ def bench_vggish(manifest, params: Path, workers: int) -> None:
 
     config = load_section(VGGishExtractorConfig, SECTION, params)
     extractor = VGGishExtractor(config)
-    model, device = extractor._model, extractor.device
+    device = extractor.device
+    model = torchvggish_model(extractor._model, post_relu=config.embedding == "post_relu")
     paths = manifest["path"].tolist()
     naive_vggish_loop(paths[:2], model, device)  # warm-up
     default_n = extractor.preferred_workers

@@ -19,9 +19,11 @@ from vocalab.errors import AudioError, ParamsError
 from vocalab.features import vggish_frontend as fe
 from vocalab.features.vggish import VGGishExtractor, VGGishExtractorConfig, short_clip_ids
 from vocalab.features.vggish_model import (
+    _CONVS,
     KEY_MAP,
     WeightsError,
     build_vggish,
+    init_random,
     load_weights,
     postprocess,
     read_checkpoint,
@@ -288,6 +290,19 @@ def test_batching_across_clips_equals_one_at_a_time():
         alone = extractor.extract_batch([clip])[0]
         close(out["vggish"], alone["vggish"], tol=1e-5)
         np.testing.assert_array_equal(out["logmel"], alone["logmel"])
+
+
+def test_pooling_before_the_relu_gives_the_textbook_order_bit_for_bit():
+    model = build_vggish()
+    init_random(model, 0)
+    x = torch.from_numpy(examples_of(1, 2))
+    with torch.inference_mode():
+        y = x[:, None].contiguous(memory_format=torch.channels_last)
+        for spec in _CONVS:  # ReLU after every convolution, then pooling
+            y = nn.functional.max_pool2d(y, 2) if spec == "pool" else torch.relu(getattr(model, spec[0])(y))
+        y = y.permute(0, 2, 3, 1).reshape(len(y), -1)
+        expected = model.fc2(torch.relu(model.fc1_2(torch.relu(model.fc1_1(y)))))
+        assert torch.equal(model(x), expected)
 
 
 def test_bfloat16_stays_close_to_float32():
