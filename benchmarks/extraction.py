@@ -9,8 +9,9 @@ second and the ratio.
 - wav2vec2: librosa.load + Wav2Vec2FeatureExtractor + Wav2Vec2Model, one file at
   a time, on the same device, with the model and layers of params.yaml
   (embeddings.wav2vec2): a notebook keeps a middle layer by asking for every hidden state.
-- vggish: librosa.load + the VGGish log-mel examples + one forward pass per file,
-  as torchvggish's ``model(file)`` does, with the same weights (embeddings.vggish).
+- vggish: librosa.load + the VGGish log-mel examples + one forward pass per file through
+  torchvggish's own layout (NCHW nn.Sequential), as its ``model(file)`` does, with the
+  same weights (embeddings.vggish).
   vocalab also writes the logmel store in the same pass.
 
     python benchmarks/extraction.py [--sets handcrafted opensmile wav2vec2 vggish] [--limit N] [--workers N]
