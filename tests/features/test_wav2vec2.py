@@ -56,6 +56,19 @@ def test_saved_tiny_model_loads_through_the_stage_loader(tiny_wav2vec2):
     assert meta["preprocessing"]["source"].endswith("preprocessor_config.json")
 
 
+def test_the_positional_convolution_weight_is_computed_once_with_the_same_numbers(tiny_wav2vec2):
+    extractor = make(tiny_wav2vec2)
+    conv = extractor._model.encoder.pos_conv_embed.conv
+    assert not hasattr(conv, "parametrizations") and not hasattr(conv, "weight_g")
+    # the network as transformers builds it, weight normalisation recomputed on every pass
+    model = Wav2Vec2Model.from_pretrained(tiny_wav2vec2).eval()
+    assert hasattr(model.encoder.pos_conv_embed.conv, "parametrizations")
+    with torch.inference_mode():
+        assert torch.equal(conv.weight, model.encoder.pos_conv_embed.conv.weight)
+        hidden = torch.randn(2, 40, model.config.hidden_size, generator=torch.Generator().manual_seed(0))
+        assert torch.equal(extractor._model.encoder.pos_conv_embed(hidden), model.encoder.pos_conv_embed(hidden))
+
+
 def test_other_sampling_rates_are_resampled_to_16k(tiny_wav2vec2):
     extractor = make(tiny_wav2vec2)
     frames = extractor.extract(speech_like(3, sampling_rate=44100, duration_s=1.0), 44100)

@@ -127,6 +127,22 @@ def _group_norm_class() -> type:
     return UtteranceStatsGroupNorm
 
 
+def _bake_weight_norm(conv: torch.nn.Module) -> None:
+    """Compute a weight-normalised layer's weight once, in place of on every forward pass.
+
+    The positional convolution's weight is ``g * v / ||v||`` (weight normalisation, a
+    training device); inference recomputed it from the same two tensors on every batch
+    (about 7 ms per pass on 2 cores). The baked weight is that same computation's result.
+    """
+    import torch
+
+    parametrizations = getattr(conv, "parametrizations", None)
+    if parametrizations is not None and "weight" in parametrizations:
+        torch.nn.utils.parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)
+    elif hasattr(conv, "weight_g"):  # the older hook-based weight_norm
+        torch.nn.utils.remove_weight_norm(conv)
+
+
 def conv_geometry(hf_config: Any) -> tuple[int, int]:
     """``(receptive_field, hop)`` in samples of the convolutional feature encoder."""
     receptive, jump = 1, 1
@@ -269,6 +285,7 @@ class Wav2Vec2Extractor(TorchExtractor):
             first.layer_norm = norm
             self._norm = norm
         self._model = model.to(self.device)
+        _bake_weight_norm(self._model.encoder.pos_conv_embed.conv)
 
     def describe(self, manifest: Any = None) -> str:
         """One line for the stage log: which network, how many parameters, which layers, where."""
