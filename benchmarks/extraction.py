@@ -240,38 +240,18 @@ def bench_wav2vec2(manifest, params: Path, workers: int, extra_dtypes: list[str]
 
 
 def torchvggish_model(model, *, post_relu: bool):
-    """torchvggish's VGG (``nn.Sequential`` of NCHW convolutions, ReLU and max pooling, then the
-    embedding layers), with the weights of vocalab's ``model``: what a notebook's ``model(file)`` runs."""
-    import torch
-    from torch import nn
+    """torchvggish's layout (:mod:`vocalab.features.vggish_reference`) with the weights of vocalab's
+    ``model``: what a notebook's ``model(file)`` runs; called on examples ``[n, 1, 96, 64]``."""
+    import functools
 
     from vocalab.features.vggish_model import KEY_MAP
+    from vocalab.features.vggish_reference import torchvggish_layout
 
-    layers, channels = [], 1
-    for v in [64, "M", 128, "M", 256, 256, "M", 512, 512, "M"]:
-        if v == "M":
-            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-        else:
-            layers += [nn.Conv2d(channels, v, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
-            channels = v
-    embeddings = [nn.Linear(512 * 4 * 6, 4096), nn.ReLU(True), nn.Linear(4096, 4096), nn.ReLU(True),
-                  nn.Linear(4096, 128)] + ([nn.ReLU(True)] if post_relu else [])
-
-    class VGG(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.features, self.embeddings = nn.Sequential(*layers), nn.Sequential(*embeddings)
-
-        def forward(self, x):
-            x = self.features(x)
-            x = torch.transpose(torch.transpose(x, 1, 3), 1, 2).contiguous()
-            return self.embeddings(x.view(x.size(0), -1))
-
-    reference = VGG().eval()
+    reference = torchvggish_layout()
     ours = model.state_dict()
     reference.load_state_dict({f"{theirs}.{param}": ours[f"{name}.{param}"].contiguous()
                                for theirs, name in KEY_MAP["torchvggish"].items() for param in ("weight", "bias")})
-    return reference.to(next(model.parameters()).device)
+    return functools.partial(reference.to(next(model.parameters()).device).embed, final_relu=post_relu)
 
 
 def naive_vggish_loop(paths: list[str], model, device) -> list[np.ndarray]:

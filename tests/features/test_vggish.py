@@ -28,34 +28,16 @@ from vocalab.features.vggish_model import (
     postprocess,
     read_checkpoint,
 )
+from vocalab.features.vggish_reference import torchvggish_layout
 from vocalab.fetch import FetchError, fetch
 from vocalab.params import from_mapping
 
 SECTION = "embeddings.vggish"
 
 
-def torchvggish_layout() -> nn.Module:
-    """VGGish as torchvggish lays it out: ``features`` and ``embeddings`` Sequentials, final ReLU."""
-    layers, channels = [], 1
-    for width in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M"):
-        if width == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU()]
-            channels = width
-    model = nn.Module()
-    model.features = nn.Sequential(*layers)
-    model.embeddings = nn.Sequential(nn.Linear(12288, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(),
-                                     nn.Linear(4096, 128), nn.ReLU())
-    return model.eval()
-
-
 def layout_forward(model: nn.Module, examples: np.ndarray, *, final_relu: bool) -> np.ndarray:
     with torch.no_grad():
-        x = model.features(torch.from_numpy(examples)[:, None])
-        x = x.transpose(1, 3).transpose(1, 2).reshape(len(x), -1)  # channels last, as TensorFlow
-        head = model.embeddings if final_relu else model.embeddings[:-1]
-        return head(x).numpy()
+        return model.embed(torch.from_numpy(examples)[:, None], final_relu=final_relu).numpy()
 
 
 def save_named_by_hash(state, directory, stem):
