@@ -25,6 +25,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 
+from vocalab.features.wav2vec2_tiny import save_tiny_wav2vec2  # noqa: E402
+
 # no test may reach a model hub or anything else outside this machine
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -108,29 +110,6 @@ def ravdess_tree(tmp_path):
                 samples = speech_like(actor * 100 + emotion * 10 + statement)
                 write_wav(root / f"Actor_{actor:02d}" / name, samples, 16000)
     return root
-
-
-def save_tiny_wav2vec2(directory: Path, *, seed: int = 0, **overrides) -> Path:
-    """A wav2vec 2.0 of hidden size 32 and 2 layers, saved as ``save_pretrained`` does.
-
-    The convolutional encoder keeps the real strides and kernels (hop 320, receptive
-    field 400) with 16 channels; ``overrides`` change any ``Wav2Vec2Config`` field.
-    """
-    import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
-
-    settings = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                    conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
-    settings.update(overrides)
-    config = Wav2Vec2Config(**settings)
-    torch.manual_seed(seed)
-    model = Wav2Vec2Model(config).eval()
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory)
-    Wav2Vec2FeatureExtractor(
-        return_attention_mask=config.feat_extract_norm == "layer"
-    ).save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="session")

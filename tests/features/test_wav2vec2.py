@@ -10,10 +10,11 @@ import pytest
 import torch
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
-from tests.conftest import save_tiny_wav2vec2, speech_like
+from tests.conftest import speech_like
 from vocalab.errors import AudioError, ParamsError
 from vocalab.features.wav2vec2 import Wav2Vec2Extractor, Wav2Vec2ExtractorConfig, first_conv_stats, num_frames
 from vocalab.features.wav2vec2_source import BASE_MODEL_ID, ModelSource, WeightsError, load_hf_config, resolve_source
+from vocalab.features.wav2vec2_tiny import save_tiny_wav2vec2
 from vocalab.params import from_mapping
 
 SECTION = "embeddings.wav2vec2"
