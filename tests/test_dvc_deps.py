@@ -2,6 +2,7 @@
 
 A change to a module then reruns exactly the stages that run it. When this test
 fails it names the stage and the files to add (or remove) under its ``deps:``.
+The project's DVC config is checked here too.
 """
 
 from __future__ import annotations
@@ -99,3 +100,12 @@ def test_imports_nested_in_any_statement_are_found():
     names = _imported_names(ast.parse(source), "vocalab.features.probe", is_package=False)
     assert {"vocalab.audio", "vocalab.fallback", "vocalab.features.sibling", "vocalab.matched"} <= names
     assert "vocalab.hinted" not in names
+
+
+def test_the_project_keeps_dvc_from_reaching_out():
+    """Usage analytics and the daily version check are off in the project's own config (a clone gets them)."""
+    from dvc.config import Config
+
+    core = Config(dvc_dir=REPO_ROOT / ".dvc", validate=True)["core"]
+    assert core["analytics"] is False
+    assert core["check_update"] is False
