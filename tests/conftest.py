@@ -25,8 +25,6 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-from vocalab.features.wav2vec2_tiny import save_tiny_wav2vec2  # noqa: E402
-
 # no test may reach a model hub or anything else outside this machine
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -34,6 +32,9 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 _CACHE = tempfile.mkdtemp(prefix="vocalab-test-cache-")
 os.environ["VOCALAB_CACHE"] = _CACHE
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+
+# imported after the settings above, which libraries read when they load
+from vocalab.features.wav2vec2_tiny import save_tiny_wav2vec2  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
