@@ -61,7 +61,7 @@ def naive_loop(paths: list[str], config: HandcraftedConfig) -> list[np.ndarray]:
 
 def vocalab_run(manifest, extractor, workers: int, outputs=("store",), check=None) -> float:
     """Seconds to build the store(s) in a temp dir; ``check(folder)`` reads them before they are deleted."""
-    tmp = Path(tempfile.mkdtemp(prefix="vocalab-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="vocalab-bench-", dir=SCRATCH))
     out = tmp / "store" if outputs == ("store",) else {name: tmp / name for name in outputs}
     start = time.perf_counter()
     extract_manifest(manifest, extractor, out, workers=workers, cache_root=tmp / "scratch", progress=False)
@@ -80,6 +80,7 @@ def timed(run) -> float:
 
 
 PASSES = 2  # --passes
+SCRATCH: Path | None = None  # --scratch: where vocalab's stores and feature cache are written (None: the temp dir)
 
 
 def best_of_passes(runs: list[tuple[str, callable]]) -> list[tuple[str, float]]:
@@ -352,7 +353,7 @@ def at_rate(manifest, rate: int):
 
 
 def main() -> None:
-    global PASSES
+    global PASSES, SCRATCH
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, default=Path("data/manifest.csv"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -371,8 +372,14 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=None,
                         help="first write the corpus at this sampling rate (e.g. 48000, as most real corpora are), "
                              "into a temp dir, and time on those files")
+    parser.add_argument("--scratch", type=Path, default=None,
+                        help="folder on the disk where vocalab writes its stores and feature cache while timed "
+                             "(default: the system temp dir); the notebook loop writes nothing")
     args = parser.parse_args()
     PASSES = max(1, args.passes)
+    SCRATCH = args.scratch
+    if SCRATCH is not None:
+        SCRATCH.mkdir(parents=True, exist_ok=True)
     if not args.manifest.is_file():
         sys.exit(f"error: {args.manifest} not found. Run the pipeline first (make repro).")
     manifest = read_manifest(args.manifest, check_files=True)
@@ -400,7 +407,8 @@ def main() -> None:
         rate = f" written at {args.rate} Hz" if args.rate else ""
         header = (f"`make bench` on {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
                   f"{workers} worker(s), corpus of `{args.manifest}`{rate}; audio-seconds per second, same files, "
-                  f"same process, after a warm-up, the fastest of {PASSES} interleaved passes:")
+                  f"same process, after a warm-up, the fastest of {PASSES} interleaved passes; vocalab's stores "
+                  f"and feature cache written to `{SCRATCH or tempfile.gettempdir()}`:")
         rewrite_block(args.readme, README_START, README_END, f"{header}\n\n{table}")
         print(f"wrote the table into {args.readme}")
 
