@@ -71,17 +71,46 @@ def test_without_audio_hashes_the_files_are_hashed(tmp_path):
 @pytest.mark.parametrize("damage", ["truncate", "flip a byte", "empty", "not an entry"])
 def test_a_damaged_entry_is_recomputed_never_read(tmp_path, damage):
     manifest = corpus(tmp_path / "audio", 5)
-    run(manifest, tmp_path / "cold", tmp_path / "cache")
+    run(manifest, tmp_path / "cold", tmp_path / "cache")  # shards of 3 and 2 files: two segments
     cache = open_cache(EXTRACTOR, tmp_path / "cache")
     shutil.rmtree(cache.pack_folder)  # the pack holds every row; without it, rows come from entries
-    entry = Path(cache.path(manifest["audio_hash"][3]))
-    data = entry.read_bytes()
-    entry.write_bytes({"truncate": data[:len(data) // 2], "flip a byte": data[:-9] + bytes([data[-9] ^ 1]) + data[-8:],
-                       "empty": b"", "not an entry": b"PK\x03\x04" + data[4:]}[damage])
+    key = manifest["audio_hash"][4]
+    segment, offset, length = cache.locate(key)
+    data = segment.read_bytes()
+    assert offset + length == len(data)  # the last entry of its segment
+    entry = data[offset:]
+    damaged = {"truncate": entry[:length // 2], "flip a byte": entry[:-9] + bytes([entry[-9] ^ 1]) + entry[-8:],
+               "empty": b"", "not an entry": b"PK\x03\x04" + entry[4:]}[damage]
+    segment.write_bytes(data[:offset] + damaged)
     report = run(manifest, tmp_path / "warm", tmp_path / "cache")
     assert report.corrupt == 1 and "1 damaged cache entries recomputed" in report.line("extract")
     assert store_bytes(tmp_path / "warm") == store_bytes(tmp_path / "cold")
-    assert entry.read_bytes() == data  # rewritten whole
+    assert open_cache(EXTRACTOR, tmp_path / "cache").get(key).to_bytes() == entry  # written whole, anew
+
+
+def test_a_lost_segment_or_a_torn_index_line_costs_only_a_recomputation(tmp_path):
+    manifest = corpus(tmp_path / "audio", 5)
+    run(manifest, tmp_path / "cold", tmp_path / "cache")
+    cache = open_cache(EXTRACTOR, tmp_path / "cache")
+    shutil.rmtree(cache.pack_folder)
+    cache.locate(manifest["audio_hash"][0])[0].unlink()  # the first segment: files 0, 1 and 2
+    with open(cache.folder / "index", "ab") as handle:
+        handle.write(b'\n{"segment":"0123.seg","entries":[["ab",0')  # a writer that died mid-line
+    report = run(manifest, tmp_path / "warm", tmp_path / "cache")
+    assert report.corrupt == 3  # found missing when read, and recomputed
+    assert store_bytes(tmp_path / "warm") == store_bytes(tmp_path / "cold")
+    shutil.rmtree(cache.pack_folder)
+    again = run(manifest, tmp_path / "again", tmp_path / "cache")  # the lines after the torn one are read
+    assert again.corrupt == 0 and store_bytes(tmp_path / "again") == store_bytes(tmp_path / "cold")
+    assert open_cache(EXTRACTOR, tmp_path / "cache").keys() == set(manifest["audio_hash"])
+
+
+def test_a_cold_run_writes_a_segment_per_shard_not_a_file_per_utterance(tmp_path):
+    manifest = corpus(tmp_path / "audio", 7)
+    run(manifest, tmp_path / "cold", tmp_path / "cache", shard_size=3)
+    cache = open_cache(EXTRACTOR, tmp_path / "cache")
+    assert len(list((cache.folder / "segments").iterdir())) == 3
+    assert cache.keys() == set(manifest["audio_hash"])
 
 
 def test_entries_round_trip_every_shape_and_dtype():
@@ -123,8 +152,12 @@ def test_size_report_and_prune(tmp_path, monkeypatch, capsys):
     assert main(["cache", "prune"]) == 0
     assert "deleted 8 entries" in capsys.readouterr().out
     assert [(r.entries, r.last_run) for r in feature_cache.usage()] == [(4, True)]
+    cache = open_cache(EXTRACTOR)
+    assert len(list((cache.folder / "segments").iterdir())) == 1  # the six entries' segment, rewritten with four
+    shutil.rmtree(cache.pack_folder)  # the rows now come from the rewritten entries
     report = extract_manifest(manifest.iloc[:4], EXTRACTOR, tmp_path / "c", workers=1, progress=False)
-    assert report.cached == 4
+    assert (report.cached, report.corrupt) == (4, 0)
+    assert store_bytes(tmp_path / "c") == store_bytes(tmp_path / "b")
     assert main(["cache", "prune", "--all"]) == 0
     assert feature_cache.usage() == [] and "0 entries" in capsys.readouterr().out
 
@@ -154,8 +187,7 @@ def test_the_last_store_is_kept_whole_and_rows_come_from_it(tmp_path):
     dirs = lambda name: {o: tmp_path / name / o for o in ("long", "short")}  # noqa: E731
     extract_manifest(first, extractor, dirs("v1"), workers=1, cache_root=tmp_path / "cache", progress=False)
     cache = open_cache(extractor, tmp_path / "cache")
-    for entry in cache.folder.rglob("*.entry"):
-        entry.unlink()  # from here on, rows held by the pack can only come from the pack
+    shutil.rmtree(cache.folder / "segments")  # from here on, rows held by the pack can only come from the pack
     grown = pd.concat([corpus(tmp_path / "audio", 2, start=6), first.iloc[::-1]], ignore_index=True)
     warm = extract_manifest(grown, extractor, dirs("warm"), workers=1, cache_root=tmp_path / "cache", progress=False)
     assert (warm.cached, warm.extracted, warm.absent) == (7, 2, {"long": 0, "short": 5})
@@ -220,3 +252,18 @@ def test_two_runs_that_save_a_pack_at_once_leave_one_whole_pack(tmp_path, monkey
     assert sorted(p.name for p in folder.parent.iterdir() if p.name.startswith(".")) == []
     again = run(manifest, tmp_path / "again", tmp_path / "cache")  # the pack that won is whole, and used
     assert not again.pack_damaged and store_bytes(tmp_path / "again") == store_bytes(tmp_path / "first")
+
+
+def test_prune_keeps_segments_that_hold_only_used_entries_and_drops_the_rest(tmp_path):
+    manifest = corpus(tmp_path / "audio", 6)
+    run(manifest, tmp_path / "all", tmp_path / "cache")  # shards of 3: two segments
+    cache = open_cache(EXTRACTOR, tmp_path / "cache")
+    first = cache.locate(manifest["audio_hash"][0])[0]
+    second = cache.locate(manifest["audio_hash"][3])[0]
+    size = second.stat().st_size
+    run(manifest.iloc[:3], tmp_path / "half", tmp_path / "cache")  # the last run: the first segment's files
+    entries, freed = feature_cache.prune(tmp_path / "cache")
+    assert entries == 3 and freed >= size
+    assert sorted((cache.folder / "segments").iterdir()) == [first] and not second.exists()
+    assert open_cache(EXTRACTOR, tmp_path / "cache").keys() == set(manifest["audio_hash"][:3])
+    assert feature_cache.usage(tmp_path / "cache")[0].entries == 3

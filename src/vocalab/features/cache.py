@@ -8,13 +8,15 @@ changed parameter misses the cache, and a file renamed or moved is still a hit.
 
 Layout, under ``$VOCALAB_CACHE/features`` (default ``~/.cache/vocalab/features``)::
 
-    <extractor>/<fingerprint>/info.json          what the fingerprint stands for
-    <extractor>/<fingerprint>/<ab>/<hash>.entry  one utterance: every output's frames and pooled row
-    <extractor>/<fingerprint>/pack/              the last store it assembled, whole (:mod:`.pack`)
-    <extractor>/last-run.json                    the fingerprint and audio hashes its last run used
+    <extractor>/<fingerprint>/info.json           what the fingerprint stands for
+    <extractor>/<fingerprint>/segments/<id>.seg   the entries of one batch of utterances, back to back
+    <extractor>/<fingerprint>/index               one line per segment: each entry's audio hash, offset, length
+    <extractor>/<fingerprint>/pack/               the last store it assembled, whole (:mod:`.pack`)
+    <extractor>/last-run.json                     the fingerprint and audio hashes its last run used
 
-An entry is written to a temporary file and renamed into place, and carries a
-checksum of its bytes: a truncated or corrupt entry is detected when read, deleted
+An entry holds every output's frames and pooled row for one utterance, and carries a
+checksum of its bytes. A segment is written to a temporary file and renamed into place
+before its index line is appended: a truncated or corrupt entry is detected when read,
 and recomputed, never read into a store.
 """
 
@@ -135,48 +137,118 @@ _DAMAGED = (ValueError, KeyError, TypeError, struct.error)
 
 
 class FeatureCache:
-    """The entries of one extractor fingerprint. Picklable: worker processes write entries themselves."""
+    """The entries of one extractor fingerprint. Picklable: worker processes write entries themselves.
+
+    Entries are written a batch (a shard of files) at a time: one segment file holding the
+    batch's entries back to back, and one line appended to the index naming the segment
+    and each entry's key, offset and length. A file system then creates one file per 32
+    utterances instead of one per utterance (the cost that dominates a cold run on network
+    file systems, and on disks whose file creation is slow). The index is read once, then
+    only what was appended since: a line torn by a crash is skipped, and its entries are
+    extracted again. Where a key has several lines (an entry recomputed after damage),
+    the last one counts.
+    """
 
     def __init__(self, root: Path, extractor: str, fingerprint: str, *, info: Mapping[str, Any] | None = None):
         self.root = Path(root)
         self.extractor = extractor
         self.fingerprint = fingerprint
         self.folder = self.root / extractor / fingerprint
-        self._prefix = str(self.folder) + os.sep  # string paths: pathlib costs more than the I/O here
-        self.corrupt = 0  # entries found damaged (deleted, to be recomputed)
+        self._segments = str(self.folder / SEGMENTS) + os.sep  # string paths: pathlib costs more than the I/O here
+        self._index = str(self.folder / INDEX)
+        self.corrupt = 0  # entries found damaged (to be recomputed)
+        self._reset()
         if info is not None and not (self.folder / "info.json").is_file():
             self.folder.mkdir(parents=True, exist_ok=True)
             _write_atomic(str(self.folder / "info.json"), (json.dumps(info, indent=2, sort_keys=True, default=str)
                                                            + "\n").encode())
+
+    def _reset(self) -> None:
+        self._where: dict[str, tuple[str, int, int]] = {}  # key -> (segment, offset, length)
+        self._read_to = 0  # bytes of the index read so far
+        self._loaded = False
+        self._open: tuple[str, Any] | None = None  # the segment last read from, kept open
+        self._made = False
+
+    def __getstate__(self) -> dict[str, Any]:  # workers only write: the index stays here
+        state = dict(self.__dict__)
+        state.update(_where={}, _read_to=0, _loaded=False, _open=None)
+        return state
 
     @property
     def pack_folder(self) -> Path:
         """Where the last store this fingerprint assembled is kept whole (:mod:`vocalab.features.pack`)."""
         return self.folder / "pack"
 
-    def path(self, key: str) -> str:
-        return f"{self._prefix}{key[:2]}{os.sep}{key}.entry"
-
-    def has(self, key: str) -> bool:
-        return os.path.isfile(self.path(key))
-
-    def _damaged(self, path: str) -> None:
-        self.corrupt += 1
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-
-    def get(self, key: str) -> Entry | None:
-        """The entry, or None when it is missing or damaged (a damaged one is deleted and counted)."""
-        path = self.path(key)
+    def _refresh(self) -> None:
+        """Read the index lines appended since the last read."""
         try:
-            with open(path, "rb") as handle:
+            with open(self._index, "rb") as handle:
+                handle.seek(self._read_to)
                 data = handle.read()
         except FileNotFoundError:
-            return None
+            data = b""
+        end = data.rfind(b"\n") + 1  # a line still being written is read next time
+        for segment, entries in _records(data[:end]):
+            for key, offset, length in entries:
+                self._where[key] = (segment, offset, length)
+        self._read_to += end
+        self._loaded = True
+
+    def locate(self, key: str) -> tuple[Path, int, int] | None:
+        """The segment file, offset and length of ``key``'s entry (None: not in the index)."""
+        if key not in self._where:
+            self._refresh()
+        found = self._where.get(key)
+        return None if found is None else (Path(self._segments + found[0]), found[1], found[2])
+
+    def keys(self) -> set[str]:
+        """The keys the index holds an entry for."""
+        self._refresh()
+        return set(self._where)
+
+    def has(self, key: str) -> bool:
+        if not self._loaded:
+            self._refresh()
+        return key in self._where
+
+    def _read(self, key: str, size: int | None = None) -> bytes | None:
+        """``size`` bytes (default: all) of ``key``'s entry; None when the index or its segment lacks it."""
+        if key not in self._where:
+            self._refresh()
+            if key not in self._where:
+                return None
+        segment, offset, length = self._where[key]
+        if self._open is None or self._open[0] != segment:
+            self.close()
+            try:
+                self._open = (segment, open(self._segments + segment, "rb", buffering=0))  # noqa: SIM115
+            except FileNotFoundError:  # a segment lost: its entries count as damaged
+                self._damaged(key)
+                return None
+        data = os.pread(self._open[1].fileno(), length if size is None else min(size, length), offset)
+        if size is None and len(data) != length:
+            self._damaged(key)
+            raise ValueError("entry cut short")
+        return data
+
+    def close(self) -> None:
+        """Close the segment file kept open for reading."""
+        if self._open is not None:
+            self._open[1].close()
+            self._open = None
+
+    def _damaged(self, key: str) -> None:
+        if self._where.pop(key, None) is not None:
+            self.corrupt += 1
+
+    def get(self, key: str) -> Entry | None:
+        """The entry, or None when it is missing or damaged (a damaged one is forgotten and counted)."""
         try:
-            return Entry.from_bytes(data)
+            data = self._read(key)
+            return None if data is None else Entry.from_bytes(data)
         except _DAMAGED:
-            self._damaged(path)
+            self._damaged(key)
             return None
 
     def read_lengths(self, key: str) -> dict[str, int] | None:
@@ -185,40 +257,94 @@ class FeatureCache:
         A truncated entry is caught here by its size; the checksum, which covers the
         whole entry, is checked when the entry is read whole.
         """
-        path = self.path(key)
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(4096)
-                if len(data) >= _PREFIX + 4:
-                    need = _PREFIX + 4 + struct.unpack_from("<I", data, _PREFIX)[0]
-                    if len(data) < need:
-                        data += handle.read(need - len(data))
-                header, cursor = _header(data)
-                size = cursor + sum(np.dtype(dtype).itemsize * math.prod(shape) for _, _, dtype, shape in header)
-                if size != os.fstat(handle.fileno()).st_size:
-                    raise ValueError("entry length does not match its header")
+            data = self._read(key, 4096)
+            if data is None:
+                return None
+            length = self._where[key][2]
+            if len(data) >= _PREFIX + 4:
+                need = _PREFIX + 4 + struct.unpack_from("<I", data, _PREFIX)[0]
+                if len(data) < need <= length:
+                    data = self._read(key, need)
+            header, cursor = _header(data)
+            size = cursor + sum(np.dtype(dtype).itemsize * math.prod(shape) for _, _, dtype, shape in header)
+            segment_size = os.fstat(self._open[1].fileno()).st_size
+            if size != length or self._where[key][1] + length > segment_size:
+                raise ValueError("entry length does not match its header")
             return {name: int(shape[0]) for name, kind, _, shape in header if kind == "frames"}
-        except FileNotFoundError:
-            return None
         except _DAMAGED:
-            self._damaged(path)
+            self._damaged(key)
             return None
 
     def put(self, key: str, entry: Entry) -> dict[str, int]:
-        """Write an entry atomically; returns its frame counts."""
-        path = self.path(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        _write_atomic(path, entry.to_bytes())
-        return entry.lengths()
+        """Write one entry; returns its frame counts."""
+        return self.put_many([key], [entry])[0]
 
     def put_many(self, keys: Sequence[str], entries: Sequence[Entry]) -> list[dict[str, int]]:
-        return [self.put(key, entry) for key, entry in zip(keys, entries)]
+        """Write a batch of entries as one segment and one index line; returns their frame counts.
+
+        The segment is complete (written and renamed into place) before the line that
+        points into it is appended, in one write, so the index never names an entry that
+        is not there to read.
+        """
+        if not keys:
+            return []
+        blobs = [entry.to_bytes() for entry in entries]
+        data = b"".join(blobs)
+        segment = hashlib.blake2b(data, digest_size=16).hexdigest() + ".seg"
+        if not self._made:
+            os.makedirs(self._segments, exist_ok=True)
+            self._made = True
+        _write_atomic(self._segments + segment, data)
+        located, offset = [], 0
+        for key, blob in zip(keys, blobs):
+            located.append([key, offset, len(blob)])
+            offset += len(blob)
+        _append(self._index, _record(segment, located))
+        self._where.update((key, (segment, at, length)) for key, at, length in located)
+        return [entry.lengths() for entry in entries]
 
     def record_run(self, keys: Iterable[str]) -> None:
         """Remember the audio hashes this run used: ``vocalab cache prune`` keeps their entries."""
         record = {"fingerprint": self.fingerprint, "time": time.time(), "audio_hashes": sorted(set(keys))}
         (self.root / self.extractor).mkdir(parents=True, exist_ok=True)
         _write_atomic(str(self.root / self.extractor / "last-run.json"), json.dumps(record).encode())
+
+
+SEGMENTS = "segments"
+INDEX = "index"
+
+
+def _record(segment: str, entries: Sequence[Sequence[Any]]) -> bytes:
+    # a line of its own even after a torn one: the newline before it ends whatever came first
+    return b"\n" + json.dumps({"segment": segment, "entries": list(entries)}, separators=(",", ":")).encode() + b"\n"
+
+
+def _records(data: bytes) -> Iterable[tuple[str, list[tuple[str, int, int]]]]:
+    """``(segment, [(key, offset, length), ...])`` per well-formed index line; torn or garbled lines are skipped."""
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+            segment = record["segment"]
+            if not (isinstance(segment, str) and segment.endswith(".seg") and segment[:-4].isalnum()):
+                continue
+            entries = [(str(key), int(offset), int(length)) for key, offset, length in record["entries"]]
+        except (ValueError, KeyError, TypeError):
+            continue
+        yield segment, entries
+
+
+def _append(path: str, line: bytes) -> None:
+    """Append ``line`` in one write (O_APPEND: lines of concurrent writers do not interleave)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(fd, line)
+        if written != len(line):  # a full disk; the newline that starts the next line isolates this one
+            raise OSError(f"could not append to {path} (disk full?)")
+    finally:
+        os.close(fd)
 
 
 def _write_atomic(path: str, data: bytes) -> None:
@@ -243,9 +369,9 @@ def usage(root: Path | None = None) -> list[CacheUsage]:
     rows = []
     for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
         last = _last_run(folder.parent)
-        files = [p for p in folder.rglob("*.entry")]
-        rows.append(CacheUsage(folder.parent.name, folder.name, len(files),
-                               sum(p.stat().st_size for p in files) + pack_size(folder / "pack"),
+        cache = FeatureCache(root, folder.parent.name, folder.name)
+        size = sum(p.stat().st_size for p in folder.glob(f"{SEGMENTS}/*.seg")) + pack_size(folder / "pack")
+        rows.append(CacheUsage(folder.parent.name, folder.name, len(cache.keys()), size,
                                last is not None and last.get("fingerprint") == folder.name))
     return rows
 
@@ -263,21 +389,69 @@ def prune(root: Path | None = None, *, everything: bool = False) -> tuple[int, i
     freed_entries = freed_bytes = 0
     for extractor_folder in sorted(p for p in root.glob("*") if p.is_dir()):
         last = None if everything else _last_run(extractor_folder)
-        keep = set(last.get("audio_hashes", [])) if last else set()
         for folder in sorted(p for p in extractor_folder.iterdir() if p.is_dir()):
-            current = last is not None and folder.name == last.get("fingerprint")
-            for entry in list(folder.rglob("*.entry")):
-                if not current or entry.stem not in keep:
-                    freed_entries += 1
-                    freed_bytes += entry.stat().st_size
-                    entry.unlink()
-            for tmp in folder.rglob(".*.tmp"):  # left by a killed run
-                if tmp.is_dir():
-                    shutil.rmtree(tmp, ignore_errors=True)
-                else:
-                    tmp.unlink(missing_ok=True)
-            if not current:
+            cache = FeatureCache(root, extractor_folder.name, folder.name)
+            before = _bytes(folder)
+            if last is not None and folder.name == last.get("fingerprint"):
+                freed_entries += _compact(cache, set(last.get("audio_hashes", [])))
+                freed_bytes += before - _bytes(folder)
+            else:
+                freed_entries += len(cache.keys())
+                freed_bytes += before
                 shutil.rmtree(folder, ignore_errors=True)
         if everything:
             shutil.rmtree(extractor_folder, ignore_errors=True)
     return freed_entries, freed_bytes
+
+
+def _bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _compact(cache: FeatureCache, keep: set[str]) -> int:
+    """Keep the entries of ``keep`` only: segments holding nothing else stay, the rest are rewritten without the
+    entries dropped; returns how many entries were dropped (damaged ones included)."""
+    try:
+        data = Path(cache._index).read_bytes()
+    except FileNotFoundError:
+        data = b""
+    records = list(_records(data))
+    winner: dict[str, tuple[str, int, int]] = {}
+    for segment, entries in records:
+        for key, offset, length in entries:
+            winner[key] = (segment, offset, length)
+    clean, dirty = [], set()
+    for segment, entries in records:
+        if all(key in keep and winner[key] == (segment, offset, length) for key, offset, length in entries):
+            clean.append((segment, entries))
+        else:
+            dirty.add(segment)
+    clean = [(segment, entries) for segment, entries in clean if segment not in dirty]
+    kept = {key for _, entries in clean for key, _, _ in entries}
+    lines = [_record(segment, entries) for segment, entries in clean]
+    moved_keys, moved = [], []
+    for key, (segment, _, _) in winner.items():
+        if segment in dirty and key in keep and key not in kept:
+            entry = cache.get(key)
+            if entry is not None:
+                moved_keys.append(key)
+                moved.append(entry)
+    cache.close()
+    index_tmp = f"{cache._index}.{os.getpid()}.new"
+    for begin in range(0, len(moved), 64):
+        batch = FeatureCache(cache.root, cache.extractor, cache.fingerprint)
+        batch._index = index_tmp  # the rewritten entries' lines go to the new index
+        batch.put_many(moved_keys[begin:begin + 64], moved[begin:begin + 64])
+    with open(index_tmp, "ab") as handle:
+        handle.write(b"".join(lines))
+    os.replace(index_tmp, cache._index)
+    named = {segment for segment, _ in clean} | {seg for seg, _ in _records(Path(cache._index).read_bytes())}
+    for path in (cache.folder / SEGMENTS).glob("*"):
+        if path.name not in named:  # dropped segments, and temporary files a killed run left
+            path.unlink(missing_ok=True)
+    for legacy in cache.folder.glob("??"):  # one file per entry, as an earlier layout kept them
+        if legacy.is_dir():
+            shutil.rmtree(legacy, ignore_errors=True)
+    for tmp in cache.folder.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    return len(winner) - len(kept) - len(moved)

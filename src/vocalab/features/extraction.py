@@ -471,6 +471,7 @@ def extract_manifest(
         bar.close()
         repack = not pack.same_rows(packed, written.keys, written.absent_keys)
     finally:
+        cache.close()
         if packed is not None:
             packed.close()
     if repack:
