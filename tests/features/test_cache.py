@@ -261,9 +261,12 @@ def test_prune_keeps_segments_that_hold_only_used_entries_and_drops_the_rest(tmp
     first = cache.locate(manifest["audio_hash"][0])[0]
     second = cache.locate(manifest["audio_hash"][3])[0]
     size = second.stat().st_size
+    legacy = cache.folder / "ab" / f"ab{'0' * 62}.entry"  # a file per entry, as an earlier layout kept them
+    legacy.parent.mkdir()
+    legacy.write_bytes(b"x" * 100)
     run(manifest.iloc[:3], tmp_path / "half", tmp_path / "cache")  # the last run: the first segment's files
     entries, freed = feature_cache.prune(tmp_path / "cache")
-    assert entries == 3 and freed >= size
+    assert entries == 3 and freed >= size + 100 and not legacy.parent.exists()
     assert sorted((cache.folder / "segments").iterdir()) == [first] and not second.exists()
     assert open_cache(EXTRACTOR, tmp_path / "cache").keys() == set(manifest["audio_hash"][:3])
     assert feature_cache.usage(tmp_path / "cache")[0].entries == 3

@@ -36,7 +36,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from vocalab.features.pack import size as pack_size
+from vocalab.features.pack import size as folder_size
 from vocalab.fetch import cache_dir
 
 MAGIC = b"VLFC1\n"
@@ -359,7 +359,7 @@ class CacheUsage:
     extractor: str
     fingerprint: str
     entries: int
-    bytes: int  # entries and the pack of the last store
+    bytes: int  # segments, index, the pack of the last store, and entries of an earlier layout
     last_run: bool  # the fingerprint of this extractor's last run
 
 
@@ -370,8 +370,7 @@ def usage(root: Path | None = None) -> list[CacheUsage]:
     for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
         last = _last_run(folder.parent)
         cache = FeatureCache(root, folder.parent.name, folder.name)
-        size = sum(p.stat().st_size for p in folder.glob(f"{SEGMENTS}/*.seg")) + pack_size(folder / "pack")
-        rows.append(CacheUsage(folder.parent.name, folder.name, len(cache.keys()), size,
+        rows.append(CacheUsage(folder.parent.name, folder.name, len(cache.keys()), _bytes(folder),
                                last is not None and last.get("fingerprint") == folder.name))
     return rows
 
@@ -405,7 +404,8 @@ def prune(root: Path | None = None, *, everything: bool = False) -> tuple[int, i
 
 
 def _bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    """Every file of a fingerprint's folder: segments, index, pack, and files of an earlier layout."""
+    return folder_size(folder)
 
 
 def _compact(cache: FeatureCache, keep: set[str]) -> int:
