@@ -21,6 +21,7 @@ from vocalab.features.vggish import VGGishExtractor, VGGishExtractorConfig, shor
 from vocalab.features.vggish_model import (
     _CONVS,
     KEY_MAP,
+    WINOGRAD_CONVS,
     WeightsError,
     build_vggish,
     init_random,
@@ -280,8 +281,12 @@ def test_pooling_before_the_relu_gives_the_textbook_order_bit_for_bit():
     x = torch.from_numpy(examples_of(1, 2))
     with torch.inference_mode():
         y = x[:, None].contiguous(memory_format=torch.channels_last)
-        for spec in _CONVS:  # ReLU after every convolution, then pooling
-            y = nn.functional.max_pool2d(y, 2) if spec == "pool" else torch.relu(getattr(model, spec[0])(y))
+        for spec in _CONVS:  # ReLU after every convolution, then pooling; each convolution as the model runs it
+            if spec == "pool":
+                y = nn.functional.max_pool2d(y, 2)
+            else:
+                conv = model._winograd if spec[0] in WINOGRAD_CONVS else lambda name, z: getattr(model, name)(z)
+                y = torch.relu(conv(spec[0], y))
         y = y.permute(0, 2, 3, 1).reshape(len(y), -1)
         expected = model.fc2(torch.relu(model.fc1_2(torch.relu(model.fc1_1(y)))))
         assert torch.equal(model(x), expected)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vocalab.errors import VocalabError
+from vocalab.features import winograd
 
 if TYPE_CHECKING:
     import torch
@@ -33,6 +34,9 @@ QUANTIZE_MAX = 2.0
 _CONVS = [("conv1", 1, 64), "pool", ("conv2", 64, 128), "pool", ("conv3_1", 128, 256), ("conv3_2", 256, 256),
           "pool", ("conv4_1", 256, 512), ("conv4_2", 512, 512), "pool"]
 _FCS = [("fc1_1", 512 * 6 * 4, 4096), ("fc1_2", 4096, 4096), ("fc2", 4096, EMBEDDING_SIZE)]
+#: the convolutions run by Winograd's algorithm on CPU in float32 (1.2x to 1.65x faster each, measured on
+#: 2 cores; conv1 and conv2, with fewer channels, are as fast or faster as direct convolutions)
+WINOGRAD_CONVS = ("conv3_1", "conv3_2", "conv4_1", "conv4_2")
 
 #: checkpoint layer prefix -> our layer, for each known checkpoint format
 KEY_MAP: dict[str, dict[str, str]] = {
@@ -73,17 +77,28 @@ def build_vggish(*, post_relu: bool = False) -> torch.nn.Module:
             for name, n_in, n_out in _FCS:
                 self.add_module(name, nn.Linear(n_in, n_out))
             self.post_relu = post_relu
+            self._transformed: dict[str, tuple[tuple[int, int], torch.Tensor]] = {}
+
+        def _winograd(self, name: str, x: torch.Tensor) -> torch.Tensor:
+            conv = getattr(self, name)
+            key = (conv.weight.data_ptr(), conv.weight._version)  # new weights, new transform
+            if self._transformed.get(name, (None,))[0] != key:
+                self._transformed[name] = (key, winograd.filter_transform(conv.weight))
+            y = winograd.conv3x3(x.permute(0, 2, 3, 1), self._transformed[name][1], conv.bias)
+            return y.permute(0, 3, 1, 2)  # NCHW in channels-last memory, as the direct convolution returns
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             # one input channel; channels-last (NHWC) convolutions run about 1.5x faster on CPU
             x = x[:, None].contiguous(memory_format=torch.channels_last)
+            fast = x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
             for spec, following in zip(_CONVS, _CONVS[1:] + ["end"]):
                 if spec == "pool":
                     # the ReLU of a convolution that pooling follows comes after the pooling: the same
                     # values (both keep the largest), on a quarter of them
                     x = nn.functional.max_pool2d(x, 2).relu_()
                 else:
-                    x = getattr(self, spec[0])(x)
+                    name = spec[0]
+                    x = self._winograd(name, x) if fast and name in WINOGRAD_CONVS else getattr(self, name)(x)
                     x = x if following == "pool" else x.relu_()
             # flatten as TensorFlow does (height, width, channels), which fc1_1's weights expect
             x = x.permute(0, 2, 3, 1).reshape(len(x), -1)

@@ -1,0 +1,80 @@
+"""Winograd 3x3 convolutions: against float64 direct convolution, batch independence, bad input."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from vocalab.features import vggish_model, winograd  # noqa: E402
+
+
+def _case(n, c_in, c_out, h, w, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, h, w, c_in, generator=generator)
+    weight = torch.randn(c_out, c_in, 3, 3, generator=generator) / (3 * c_in ** 0.5)
+    bias = torch.randn(c_out, generator=generator)
+    return x, weight, bias
+
+
+def _exact(x, weight, bias):
+    y = torch.nn.functional.conv2d(x.permute(0, 3, 1, 2).double(), weight.double(), bias.double(), padding=1)
+    return y.permute(0, 2, 3, 1)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 7, 12, 8), (9, 16, 4, 6, 4), (1, 2, 3, 7, 5), (8, 8, 8, 2, 2)])
+def test_matches_the_exact_convolution_as_closely_as_direct_float32(shape):
+    n, c_in, c_out, h, w = shape  # odd sizes, examples not a whole chunk, one 2x2 block
+    x, weight, bias = _case(n, c_in, c_out, h, w)
+    exact = _exact(x, weight, bias)
+    got = winograd.conv3x3(x, winograd.filter_transform(weight), bias)
+    direct = torch.nn.functional.conv2d(x.permute(0, 3, 1, 2), weight, bias, padding=1).permute(0, 2, 3, 1)
+    assert got.shape == (n, h, w, c_out) and got.dtype == torch.float32 and got.is_contiguous()
+    scale = exact.abs().max().item()
+    error = (got.double() - exact).abs().max().item() / scale
+    assert error < 1e-5
+    assert error < 10 * max((direct.double() - exact).abs().max().item() / scale, 1e-7)
+
+
+def test_without_bias():
+    x, weight, _ = _case(2, 3, 4, 6, 6)
+    exact = _exact(x, weight, torch.zeros(4))
+    got = winograd.conv3x3(x, winograd.filter_transform(weight), None)
+    np.testing.assert_allclose(got.double().numpy(), exact.numpy(), atol=1e-5)
+
+
+def test_an_example_gives_the_same_bytes_in_any_batch():
+    x, weight, bias = _case(11, 6, 5, 8, 6, seed=1)
+    u = winograd.filter_transform(weight)
+    batch = winograd.conv3x3(x, u, bias)
+    for i in (0, 7, 8, 10):  # first, last of a chunk, first of the next, last (padded chunk)
+        alone = winograd.conv3x3(x[i:i + 1], u, bias)
+        assert torch.equal(alone[0], batch[i])
+
+
+def test_refuses_filters_it_cannot_compute():
+    with pytest.raises(ValueError, match="3x3"):
+        winograd.filter_transform(torch.zeros(4, 3, 5, 5))
+    x, weight, bias = _case(1, 3, 4, 4, 4)
+    with pytest.raises(ValueError, match="input channels"):
+        winograd.conv3x3(x, winograd.filter_transform(torch.zeros(4, 2, 3, 3)), bias)
+
+
+def test_vggish_uses_it_on_cpu_float32_and_follows_new_weights(monkeypatch):
+    model = vggish_model.build_vggish()
+    vggish_model.init_random(model, 0)
+    examples = torch.randn(3, 96, 64, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        fast = model(examples)
+        assert set(model._transformed) == set(vggish_model.WINOGRAD_CONVS)
+        monkeypatch.setattr(vggish_model, "WINOGRAD_CONVS", ())
+        direct = model(examples)
+    np.testing.assert_allclose(fast.numpy(), direct.numpy(), rtol=0, atol=1e-5 * direct.abs().max().item())
+    monkeypatch.undo()
+    vggish_model.init_random(model, 1)  # new weights: the transformed filters follow
+    with torch.inference_mode():
+        again = model(examples)
+        monkeypatch.setattr(vggish_model, "WINOGRAD_CONVS", ())
+        direct_again = model(examples)
+    assert not np.allclose(again.numpy(), fast.numpy())
+    np.testing.assert_allclose(again.numpy(), direct_again.numpy(), rtol=0,
+                               atol=1e-5 * direct_again.abs().max().item())
