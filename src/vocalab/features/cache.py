@@ -157,23 +157,15 @@ class FeatureCache:
         self._segments = str(self.folder / SEGMENTS) + os.sep  # string paths: pathlib costs more than the I/O here
         self._index = str(self.folder / INDEX)
         self.corrupt = 0  # entries found damaged (to be recomputed)
-        self._reset()
+        self._made = False  # the segments folder exists
+        self.__dict__.update(_unread())
         if info is not None and not (self.folder / "info.json").is_file():
             self.folder.mkdir(parents=True, exist_ok=True)
             _write_atomic(str(self.folder / "info.json"), (json.dumps(info, indent=2, sort_keys=True, default=str)
                                                            + "\n").encode())
 
-    def _reset(self) -> None:
-        self._where: dict[str, tuple[str, int, int]] = {}  # key -> (segment, offset, length)
-        self._read_to = 0  # bytes of the index read so far
-        self._loaded = False
-        self._open: tuple[str, Any] | None = None  # the segment last read from, kept open
-        self._made = False
-
     def __getstate__(self) -> dict[str, Any]:  # workers only write: the index stays here
-        state = dict(self.__dict__)
-        state.update(_where={}, _read_to=0, _loaded=False, _open=None)
-        return state
+        return {**self.__dict__, **_unread()}
 
     @property
     def pack_folder(self) -> Path:
@@ -182,16 +174,9 @@ class FeatureCache:
 
     def _refresh(self) -> None:
         """Read the index lines appended since the last read."""
-        try:
-            with open(self._index, "rb") as handle:
-                handle.seek(self._read_to)
-                data = handle.read()
-        except FileNotFoundError:
-            data = b""
+        data = _read_from(self._index, self._read_to)
         end = data.rfind(b"\n") + 1  # a line still being written is read next time
-        for segment, entries in _records(data[:end]):
-            for key, offset, length in entries:
-                self._where[key] = (segment, offset, length)
+        self._where.update(_latest(_records(data[:end])))
         self._read_to += end
         self._loaded = True
 
@@ -315,6 +300,31 @@ SEGMENTS = "segments"
 INDEX = "index"
 
 
+def _unread() -> dict[str, Any]:
+    """A cache's state of reading its index: nothing read yet, no segment open."""
+    return {
+        "_where": {},  # key -> (segment, offset, length)
+        "_read_to": 0,  # bytes of the index read so far
+        "_loaded": False,
+        "_open": None,  # (segment, file) last read from, kept open
+    }
+
+
+def _read_from(path: str, offset: int = 0) -> bytes:
+    """The bytes of the file at ``path`` from ``offset`` on; none where it does not exist yet."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read()
+    except FileNotFoundError:
+        return b""
+
+
+def _latest(records: Iterable[tuple[str, list[tuple[str, int, int]]]]) -> dict[str, tuple[str, int, int]]:
+    """key -> (segment, offset, length) of index records; a key's last line wins."""
+    return {key: (segment, offset, length) for segment, entries in records for key, offset, length in entries}
+
+
 def _record(segment: str, entries: Sequence[Sequence[Any]]) -> bytes:
     # a line of its own even after a torn one: the newline before it ends whatever came first
     return b"\n" + json.dumps({"segment": segment, "entries": list(entries)}, separators=(",", ":")).encode() + b"\n"
@@ -370,7 +380,7 @@ def usage(root: Path | None = None) -> list[CacheUsage]:
     for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
         last = _last_run(folder.parent)
         cache = FeatureCache(root, folder.parent.name, folder.name)
-        rows.append(CacheUsage(folder.parent.name, folder.name, len(cache.keys()), _bytes(folder),
+        rows.append(CacheUsage(folder.parent.name, folder.name, len(cache.keys()), folder_size(folder),
                                last is not None and last.get("fingerprint") == folder.name))
     return rows
 
@@ -390,10 +400,10 @@ def prune(root: Path | None = None, *, everything: bool = False) -> tuple[int, i
         last = None if everything else _last_run(extractor_folder)
         for folder in sorted(p for p in extractor_folder.iterdir() if p.is_dir()):
             cache = FeatureCache(root, extractor_folder.name, folder.name)
-            before = _bytes(folder)
+            before = folder_size(folder)
             if last is not None and folder.name == last.get("fingerprint"):
                 freed_entries += _compact(cache, set(last.get("audio_hashes", [])))
-                freed_bytes += before - _bytes(folder)
+                freed_bytes += before - folder_size(folder)
             else:
                 freed_entries += len(cache.keys())
                 freed_bytes += before
@@ -403,23 +413,11 @@ def prune(root: Path | None = None, *, everything: bool = False) -> tuple[int, i
     return freed_entries, freed_bytes
 
 
-def _bytes(folder: Path) -> int:
-    """Every file of a fingerprint's folder: segments, index, pack, and files of an earlier layout."""
-    return folder_size(folder)
-
-
 def _compact(cache: FeatureCache, keep: set[str]) -> int:
     """Keep the entries of ``keep`` only: segments holding nothing else stay, the rest are rewritten without the
     entries dropped; returns how many entries were dropped (damaged ones included)."""
-    try:
-        data = Path(cache._index).read_bytes()
-    except FileNotFoundError:
-        data = b""
-    records = list(_records(data))
-    winner: dict[str, tuple[str, int, int]] = {}
-    for segment, entries in records:
-        for key, offset, length in entries:
-            winner[key] = (segment, offset, length)
+    records = list(_records(_read_from(cache._index)))
+    winner = _latest(records)
     clean, dirty = [], set()
     for segment, entries in records:
         if all(key in keep and winner[key] == (segment, offset, length) for key, offset, length in entries):
@@ -445,7 +443,7 @@ def _compact(cache: FeatureCache, keep: set[str]) -> int:
     with open(index_tmp, "ab") as handle:
         handle.write(b"".join(lines))
     os.replace(index_tmp, cache._index)
-    named = {segment for segment, _ in clean} | {seg for seg, _ in _records(Path(cache._index).read_bytes())}
+    named = {segment for segment, _ in _records(_read_from(cache._index))}  # the kept segments and the new ones
     for path in (cache.folder / SEGMENTS).glob("*"):
         if path.name not in named:  # dropped segments, and temporary files a killed run left
             path.unlink(missing_ok=True)
