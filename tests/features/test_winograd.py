@@ -21,18 +21,22 @@ def _exact(x, weight, bias):
     return y.permute(0, 2, 3, 1)
 
 
-@pytest.mark.parametrize("shape", [(3, 5, 7, 12, 8), (9, 16, 4, 6, 4), (1, 2, 3, 7, 5), (8, 8, 8, 2, 2)])
-def test_matches_the_exact_convolution_as_closely_as_direct_float32(shape):
-    n, c_in, c_out, h, w = shape  # odd sizes, examples not a whole chunk, one 2x2 block
+@pytest.mark.parametrize("shape", [(3, 5, 7, 12, 8, None), (9, 16, 4, 6, 4, 4), (1, 2, 3, 7, 5, None),
+                                   (8, 8, 8, 2, 2, 3), (2, 64, 32, 12, 8, 2), (4, 3, 2, 9, 13, 1)])
+def test_matches_the_exact_convolution_nearly_as_closely_as_direct_float32(shape):
+    # sizes that are and are not whole 4x4 blocks, one partial block, examples not a whole chunk
+    n, c_in, c_out, h, w, chunk = shape
     x, weight, bias = _case(n, c_in, c_out, h, w)
     exact = _exact(x, weight, bias)
-    got = winograd.conv3x3(x, winograd.filter_transform(weight), bias)
+    got = winograd.conv3x3(x, winograd.filter_transform(weight), bias, chunk)
     direct = torch.nn.functional.conv2d(x.permute(0, 3, 1, 2), weight, bias, padding=1).permute(0, 2, 3, 1)
     assert got.shape == (n, h, w, c_out) and got.dtype == torch.float32 and got.is_contiguous()
     scale = exact.abs().max().item()
     error = (got.double() - exact).abs().max().item() / scale
-    assert error < 1e-5
-    assert error < 10 * max((direct.double() - exact).abs().max().item() / scale, 1e-7)
+    # measured: 4e-6 to 6e-6 of the largest output on VGGish's layers (4 to 7 times the direct
+    # convolution's error), 2e-7 to 4e-6 here (up to 14 times, on tiny layers that round less)
+    assert error < 2e-5
+    assert error < 20 * max((direct.double() - exact).abs().max().item() / scale, 1e-7)
 
 
 def test_without_bias():
@@ -42,13 +46,21 @@ def test_without_bias():
     np.testing.assert_allclose(got.double().numpy(), exact.numpy(), atol=1e-5)
 
 
-def test_an_example_gives_the_same_bytes_in_any_batch():
+@pytest.mark.parametrize("chunk", [None, 4])
+def test_an_example_gives_the_same_bytes_in_any_batch(chunk):
     x, weight, bias = _case(11, 6, 5, 8, 6, seed=1)
     u = winograd.filter_transform(weight)
-    batch = winograd.conv3x3(x, u, bias)
-    for i in (0, 7, 8, 10):  # first, last of a chunk, first of the next, last (padded chunk)
-        alone = winograd.conv3x3(x[i:i + 1], u, bias)
+    batch = winograd.conv3x3(x, u, bias, chunk)
+    for i in (0, 3, 4, 10):  # first, last of a chunk of 4, first of the next, last (padded chunk)
+        alone = winograd.conv3x3(x[i:i + 1], u, bias, chunk)
         assert torch.equal(alone[0], batch[i])
+
+
+def test_chunks_hold_about_rows_blocks():
+    assert winograd.chunk_for(48, 32) == winograd.ROWS // 96  # 12 x 8 blocks
+    assert winograd.chunk_for(12, 8) == winograd.ROWS // 6
+    assert winograd.chunk_for(10, 9) == winograd.ROWS // 9  # partial blocks count whole
+    assert winograd.chunk_for(4000, 4000) == 1
 
 
 def test_refuses_filters_it_cannot_compute():
