@@ -56,11 +56,19 @@ def test_an_example_gives_the_same_bytes_in_any_batch(chunk):
         assert torch.equal(alone[0], batch[i])
 
 
-def test_chunks_hold_about_rows_blocks():
-    assert winograd.chunk_for(48, 32) == winograd.ROWS // 96  # 12 x 8 blocks
-    assert winograd.chunk_for(12, 8) == winograd.ROWS // 6
-    assert winograd.chunk_for(10, 9) == winograd.ROWS // 9  # partial blocks count whole
-    assert winograd.chunk_for(4000, 4000) == 1
+def test_chunks_are_powers_of_two_within_rows_and_floats():
+    # VGGish's layers: conv2, conv3_1, conv3_2, conv4_1, conv4_2 (48x32 and 24x16 and 12x8 inputs)
+    chosen = [winograd.chunk_for(48, 32, 64, 128), winograd.chunk_for(24, 16, 128, 256),
+              winograd.chunk_for(24, 16, 256, 256), winograd.chunk_for(12, 8, 256, 512),
+              winograd.chunk_for(12, 8, 512, 512)]
+    assert chosen == [8, 32, 32, 64, 64]
+    for (h, w, c_in, c_out), chunk in zip([(48, 32, 64, 128), (24, 16, 128, 256), (24, 16, 256, 256),
+                                           (12, 8, 256, 512), (12, 8, 512, 512)], chosen):
+        blocks = -(-h // 4) * -(-w // 4)
+        assert chunk * blocks <= winograd.ROWS and chunk * blocks * (c_in + c_out) <= winograd.FLOATS
+        assert 2 * chunk * blocks > winograd.ROWS or 2 * chunk * blocks * (c_in + c_out) > winograd.FLOATS
+    assert winograd.chunk_for(10, 9, 1, 1) == 64  # 3 x 3 partial blocks count whole: 768 // 9 = 85 -> 64
+    assert winograd.chunk_for(4000, 4000, 512, 512) == 1
 
 
 def test_refuses_filters_it_cannot_compute():

@@ -86,7 +86,7 @@ def build_vggish(*, post_relu: bool = False) -> torch.nn.Module:
                 self._transformed[name] = (key, winograd.filter_transform(conv.weight))
             # no more examples per chunk than the batch has: every pass of a run has the same batch size
             # (VGGishExtractor.embed pads the last), so every pass has the same shapes
-            chunk = min(winograd.chunk_for(*x.shape[2:]), len(x))
+            chunk = min(winograd.chunk_for(*x.shape[2:], conv.in_channels, conv.out_channels), len(x))
             y = winograd.conv3x3(x.permute(0, 2, 3, 1), self._transformed[name][1], conv.bias, chunk)
             return y.permute(0, 3, 1, 2)  # NCHW in channels-last memory, as the direct convolution returns
 

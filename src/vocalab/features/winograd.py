@@ -12,8 +12,8 @@ filters once, the 36 transformed positions are multiplied channel against channe
 In float32 the result differs from the exact convolution by about 5e-6 of the output's
 largest magnitude, where a direct float32 convolution differs by about 1e-6 (measured on
 VGGish's layer sizes; tested). Examples are transformed in chunks sized so that each
-matrix product has about :data:`ROWS` rows, which keeps the transformed blocks in the
-CPU's cache. The last chunk is padded, so every matrix product of a call has the same
+matrix product has enough rows to run at full speed and the transformed blocks stay in
+the CPU's cache (:func:`chunk_for`). The last chunk is padded, so every matrix product of a call has the same
 shape and an example's output does not depend on the examples that share its batch.
 """
 
@@ -28,9 +28,12 @@ if TYPE_CHECKING:
 
 #: output block side: each block of 4x4 outputs is computed from a 6x6 block of inputs
 TILE = 4
-#: rows of each matrix product (blocks of a chunk of examples); measured on VGGish's layers,
-#: 384 to 768 ran fastest (fewer leave the products short, more spill the transforms from cache)
+#: most rows of each matrix product (blocks of a chunk of examples); measured on VGGish's layers,
+#: 192 to 768 ran fastest (fewer leave the products short)
 ROWS = 768
+#: most floats per block position in a chunk's transformed inputs and products, rows x (in + out):
+#: measured, chunks past it spill from the CPU's cache and run 1.4 to 1.5 times slower
+FLOATS = 2 ** 19
 
 # F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2 and infinity: the filter transform G (6x3);
 # the input transform B^T and the output transform A^T are written out in _input and _output
@@ -49,9 +52,12 @@ def filter_transform(weight: torch.Tensor) -> torch.Tensor:
     return u.reshape(36, weight.shape[1], weight.shape[0]).to(torch.float32).contiguous()
 
 
-def chunk_for(h: int, w: int) -> int:
-    """Examples per chunk for an h x w input: about :data:`ROWS` blocks per matrix product."""
-    return max(1, ROWS // (-(-h // TILE) * -(-w // TILE)))
+def chunk_for(h: int, w: int, c_in: int, c_out: int) -> int:
+    """Examples per chunk for an h x w x c_in input and c_out outputs: the largest power of two
+    within :data:`ROWS` and :data:`FLOATS` (powers of two divide the usual batch sizes)."""
+    blocks = -(-h // TILE) * -(-w // TILE)
+    most = max(1, min(ROWS // blocks, FLOATS // (blocks * (c_in + c_out))))
+    return 1 << (most.bit_length() - 1)
 
 
 def _input(d: Sequence[torch.Tensor], out: torch.Tensor, tmp: torch.Tensor) -> None:
@@ -106,7 +112,7 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None, chunk: 
         raise ValueError(f"transformed filters {tuple(u.shape)} do not take {c} input channels")
     c_out = u.shape[2]
     th, tw = -(-h // TILE), -(-w // TILE)  # output blocks; a partial one is computed whole, then cropped
-    chunk = chunk or chunk_for(h, w)
+    chunk = chunk or chunk_for(h, w, c, c_out)
     n_pad = -n % chunk
     # one zero row/column of padding before, enough after for whole blocks, zero examples to a whole chunk
     xp = F.pad(x, (0, 0, 1, TILE * tw + 1 - w, 1, TILE * th + 1 - h, 0, n_pad))
