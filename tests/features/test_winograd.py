@@ -57,13 +57,11 @@ def test_an_example_gives_the_same_bytes_in_any_batch(chunk):
 
 
 def test_chunks_are_powers_of_two_within_rows_and_floats():
-    # VGGish's layers: conv2, conv3_1, conv3_2, conv4_1, conv4_2 (48x32 and 24x16 and 12x8 inputs)
-    chosen = [winograd.chunk_for(48, 32, 64, 128), winograd.chunk_for(24, 16, 128, 256),
-              winograd.chunk_for(24, 16, 256, 256), winograd.chunk_for(12, 8, 256, 512),
-              winograd.chunk_for(12, 8, 512, 512)]
+    # VGGish's layers conv2, conv3_1, conv3_2, conv4_1, conv4_2: (h, w, c_in, c_out)
+    layers = [(48, 32, 64, 128), (24, 16, 128, 256), (24, 16, 256, 256), (12, 8, 256, 512), (12, 8, 512, 512)]
+    chosen = [winograd.chunk_for(*layer) for layer in layers]
     assert chosen == [8, 32, 32, 64, 64]
-    for (h, w, c_in, c_out), chunk in zip([(48, 32, 64, 128), (24, 16, 128, 256), (24, 16, 256, 256),
-                                           (12, 8, 256, 512), (12, 8, 512, 512)], chosen):
+    for (h, w, c_in, c_out), chunk in zip(layers, chosen):
         blocks = -(-h // 4) * -(-w // 4)
         assert chunk * blocks <= winograd.ROWS and chunk * blocks * (c_in + c_out) <= winograd.FLOATS
         assert 2 * chunk * blocks > winograd.ROWS or 2 * chunk * blocks * (c_in + c_out) > winograd.FLOATS

@@ -13,8 +13,9 @@ In float32 the result differs from the exact convolution by about 5e-6 of the ou
 largest magnitude, where a direct float32 convolution differs by about 1e-6 (measured on
 VGGish's layer sizes; tested). Examples are transformed in chunks sized so that each
 matrix product has enough rows to run at full speed and the transformed blocks stay in
-the CPU's cache (:func:`chunk_for`). The last chunk is padded, so every matrix product of a call has the same
-shape and an example's output does not depend on the examples that share its batch.
+the CPU's cache (:func:`chunk_for`). The last chunk is padded, so every matrix product of
+a call has the same shape and an example's output does not depend on the examples that
+share its batch.
 """
 
 from __future__ import annotations
