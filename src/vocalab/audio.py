@@ -92,6 +92,9 @@ def read_info(path: str | Path) -> AudioInfo:
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"audio file '{path}' does not exist. Check the path or re-run 'download'.")
+    if path.stat().st_size == 0:
+        raise AudioError(f"audio file '{path}' is empty (0 bytes), as an interrupted copy or download leaves it. "
+                         f"Copy it again or remove it.")
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         rate, channels, codec = _probe(path)
         return AudioInfo(path=str(path), sample_rate=rate, channels=channels,

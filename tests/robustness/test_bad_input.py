@@ -103,6 +103,8 @@ def test_bad_file(kind, corpus_outcome):
     if outcome != "accept":
         assert "\n" not in detail and len(detail) > 10  # one line that names the file and what is wrong
         assert ".wav" in detail or "0 samples" in detail
+    if kind == "empty file (0 bytes)":  # the fix is to copy it again, not to re-encode it
+        assert "0 bytes" in detail and "Copy it again" in detail and "Re-encode" not in detail
 
 
 # kind -> (config class, section, params, the error's text)
