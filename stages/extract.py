@@ -14,13 +14,13 @@ def main() -> None:
     extractor = spec.build(load_section(spec.config, spec.section, args.params))  # bad weights fail here, early
     name = f"extract_{spec.name}"
     manifest = read_manifest(args.manifest, check_files=True)
-    if hasattr(extractor, "describe"):
-        print(f"{name}: {extractor.describe(manifest)}")
-    store_meta = getattr(extractor, "store_meta", None)
+    description = extractor.describe(manifest)
+    if description:
+        print(f"{name}: {description}")
     engine = load_section(ParallelConfig, "parallel", args.params, optional=True)
     report = extract_manifest(manifest, extractor, {output: args.features / output for output in spec.outputs},
                               backend=engine.backend, scheduler=engine.scheduler,
-                              extra_meta=store_meta(manifest) if store_meta else None)
+                              extra_meta=extractor.store_meta(manifest))
     print(report.line(name))
 
 

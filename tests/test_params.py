@@ -163,13 +163,16 @@ def test_a_misspelled_section_is_named_with_a_suggestion(tmp_path):
 
 
 def test_the_known_sections_are_those_the_stages_read():
+    """The sections read from the extractors' source are those their imported registry declares."""
     from vocalab.features.registry import all_extractors
-    from vocalab.params import SECTIONS
+    from vocalab.params import known_sections
 
     sections = {"data", "split", "train", "parallel"} | {spec.section for spec in all_extractors().values()}
-    assert {s.split(".")[0] for s in sections} == set(SECTIONS)
-    assert {tuple(sorted(s.split(".")[1] for s in sections if s.startswith(f"{top}.")))
-            for top, subs in SECTIONS.items() if subs} == {tuple(sorted(subs)) for subs in SECTIONS.values() if subs}
+    known = known_sections()
+    assert {s.split(".")[0] for s in sections} == set(known)
+    assert {top: tuple(sorted(s.split(".")[1] for s in sections if s.startswith(f"{top}."))) for top in known
+            if known[top]} == {top: tuple(sorted(subs)) for top, subs in known.items() if subs}
+    assert known["embeddings"] is not None and {"wav2vec2", "vggish"} <= set(known["embeddings"])
 
 
 def test_a_bad_worker_count_is_one_line_naming_the_variable(monkeypatch):

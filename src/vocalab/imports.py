@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Sequence
 
 PACKAGE = "vocalab"
 
@@ -75,9 +76,13 @@ def module_file(src: Path, name: str) -> Path | None:
     return None
 
 
-def import_closure(src: Path, roots: list[Path], *, package: str = PACKAGE) -> set[Path]:
-    """Files under ``src/<package>`` that the scripts or modules ``roots`` import, transitively."""
-    seen: set[Path] = set()
+def import_closure(src: Path, roots: list[Path], *, package: str = PACKAGE,
+                   stop: frozenset[Path] | set[Path] = frozenset()) -> set[Path]:
+    """Files under ``src/<package>`` that the scripts or modules ``roots`` import, transitively.
+
+    Files in ``stop`` are neither included nor followed.
+    """
+    seen: set[Path] = set(stop)
     todo = list(roots)
     found: set[Path] = set()
     while todo:
@@ -98,7 +103,7 @@ def import_closure(src: Path, roots: list[Path], *, package: str = PACKAGE) -> s
             parts = name.split(".")
             for depth in range(1, len(parts) + 1):  # every package on the way runs its __init__
                 target = module_file(src, ".".join(parts[:depth]))
-                if target is None:
+                if target is None or target in stop:
                     continue
                 if target.name != "__init__.py" or runs_code(target):
                     found.add(target)
@@ -106,21 +111,71 @@ def import_closure(src: Path, roots: list[Path], *, package: str = PACKAGE) -> s
     return found
 
 
-def code_hashes(roots: list[str], *, also: tuple[str, ...] = ()) -> dict[str, str]:
-    """SHA-256 prefixes of the files of modules ``roots``, of every vocalab module they import, and of ``also``.
+def source_root() -> Path:
+    """The folder that holds the ``vocalab`` package."""
+    import vocalab
 
-    Keyed by path relative to the source folder: what a cache of computed results keys
-    on, so an edit to any of that code misses the cache.
+    return Path(vocalab.__file__).parent.parent
+
+
+def code_files(roots: list[str], *, also: tuple[str, ...] = (), stop: tuple[str, ...] = (),
+               src: Path | None = None) -> list[Path]:
+    """The files of modules ``roots``, of every vocalab module they import, and of ``also``; modules
+    ``stop`` are neither included nor followed."""
+    src = source_root() if src is None else Path(src)
+
+    def files_of(names: Sequence[str]) -> set[Path]:
+        return {f for f in (module_file(src, name) for name in names) if f is not None}
+
+    stopped = files_of(stop)
+    files = files_of(roots) - stopped
+    return sorted(import_closure(src, sorted(files), stop=stopped) | files | files_of(also))
+
+
+def code_hashes(roots: list[str], *, also: tuple[str, ...] = (), stop: tuple[str, ...] = (),
+                src: Path | None = None) -> dict[str, str]:
+    """SHA-256 prefixes of :func:`code_files`, keyed by path relative to the source folder.
+
+    What a cache of computed results keys on, so an edit to any of that code misses the cache.
     """
     import hashlib
 
-    import vocalab
-
-    src = Path(vocalab.__file__).parent.parent
-    files = [f for f in (module_file(src, name) for name in roots) if f is not None]
-    files = import_closure(src, files) | set(files) | {f for f in (module_file(src, n) for n in also) if f is not None}
+    src = source_root() if src is None else Path(src)
     return {path.relative_to(src).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-            for path in sorted(files)}
+            for path in code_files(roots, also=also, stop=stop, src=src)}
+
+
+def third_party_imports(files: Sequence[Path]) -> set[str]:
+    """Top-level names of the modules outside vocalab and the standard library that ``files`` import."""
+    import sys
+
+    names = set()
+    for path in files:
+        for name in _imported_names(ast.parse(path.read_text(encoding="utf-8")), "__main__", False):
+            top = name.split(".")[0]
+            if top and top != PACKAGE and top not in sys.stdlib_module_names and top != "__future__":
+                names.add(top)
+    return names
+
+
+def distribution_versions(modules: set[str]) -> dict[str, str]:
+    """``lib:<distribution>`` -> installed version, for the distributions that provide ``modules``
+    (imported or not, so every process gets the same answer); a module no distribution provides is
+    left out."""
+    import importlib.metadata
+
+    versions, unresolved = {}, []
+    for module in sorted(modules):
+        try:
+            versions[f"lib:{module}"] = importlib.metadata.version(module)
+        except importlib.metadata.PackageNotFoundError:
+            unresolved.append(module)
+    if unresolved:  # the module's name is not its distribution's (sklearn is scikit-learn's)
+        providers = importlib.metadata.packages_distributions()
+        for module in unresolved:
+            for distribution in providers.get(module, ()):
+                versions[f"lib:{distribution}"] = importlib.metadata.version(distribution)
+    return versions
 
 
 def library_versions(libraries: tuple[str, ...]) -> dict[str, str]:

@@ -256,25 +256,34 @@ def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> dict[str, Any]:
     return data
 
 
-#: the sections of params.yaml (and the sub-sections of those that group others); a test keeps
-#: this in step with the extractors' registry
-SECTIONS: dict[str, tuple[str, ...] | None] = {
-    "data": None, "split": None, "features": None, "opensmile": None, "embeddings": ("wav2vec2", "vggish"),
-    "train": None, "parallel": None,
-}
+#: the sections of params.yaml that are not an extractor's; each extractor's own section (``features``,
+#: ``embeddings.vggish``, ...) is known from the extractors' registry
+PIPELINE_SECTIONS = ("data", "split", "train", "parallel")
+
+
+def known_sections() -> dict[str, tuple[str, ...] | None]:
+    """Top-level section -> its sub-sections (None: a section of keys, not of sections)."""
+    from vocalab.features.discovery import sections
+
+    known: dict[str, tuple[str, ...] | None] = dict.fromkeys(PIPELINE_SECTIONS)
+    for section in sections().values():
+        top, _, sub = section.partition(".")
+        known[top] = (*(known.get(top) or ()), sub) if sub else None
+    return known
 
 
 def _check_sections(data: Mapping[str, Any], path: Path) -> None:
     """A misspelled section (``featurs:``) is an error, not a section silently ignored."""
+    known_map = known_sections()
     for name, value in data.items():
-        where, known = str(name), list(SECTIONS)
-        if name in SECTIONS:
-            if SECTIONS[name] is None or not isinstance(value, Mapping):
+        where, known = str(name), list(known_map)
+        if name in known_map:
+            if known_map[name] is None or not isinstance(value, Mapping):
                 continue
-            unknown = [sub for sub in value if sub not in SECTIONS[name]]
+            unknown = [sub for sub in value if sub not in known_map[name]]
             if not unknown:
                 continue
-            where, known = f"{name}.{unknown[0]}", [f"{name}.{sub}" for sub in SECTIONS[name]]
+            where, known = f"{name}.{unknown[0]}", [f"{name}.{sub}" for sub in known_map[name]]
         hint = difflib.get_close_matches(where, known, n=1)
         raise ParamsError(f"unknown params section '{where}' in '{path}'."
                           + (f" Did you mean '{hint[0]}'?" if hint else f" Sections: {', '.join(known)}."))

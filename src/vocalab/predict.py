@@ -19,7 +19,7 @@ import pandas as pd
 from vocalab.audio import VIDEO_EXTENSIONS
 from vocalab.datasets.base import AUDIO_EXTENSIONS
 from vocalab.errors import VocalabError
-from vocalab.features.extraction import extract_files
+from vocalab.features.compute import extract_files
 from vocalab.features.fusion import join_pooled
 from vocalab.features.registry import writer_of
 from vocalab.features.store import StoreMeta, pool_layers

@@ -21,12 +21,11 @@ import hashlib, json, sys
 from pathlib import Path
 import pandas as pd
 from threadpoolctl import threadpool_limits
-import vocalab.features.backends as backends
 import vocalab.features.extraction as extraction
 from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
 
 manifest, out, threads = pd.read_csv(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-backends._setup_threads = lambda extractor, n: threadpool_limits(limits=threads)
+HandcraftedExtractor.worker_threads = lambda self, n: threadpool_limits(limits=threads)
 extraction.extract_manifest(manifest, HandcraftedExtractor(HandcraftedConfig()), out / "store", workers=1,
                             cache_root=out / "cache", progress=False)
 print(json.dumps({n: hashlib.sha256((out / "store" / n).read_bytes()).hexdigest()

@@ -4,6 +4,7 @@ import pytest
 
 from tests.conftest import speech_like, write_wav
 from vocalab.errors import AudioError
+from vocalab.features.base import Extractor
 from vocalab.features.extraction import extract_manifest, open_cache, shard_bounds
 from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
 from vocalab.features.store import FeatureStore
@@ -84,7 +85,7 @@ def test_changed_params_miss_the_cache(small_manifest, tmp_path):
     assert (again.cached, again.extracted) == (9, 0)
 
 
-class _Loud:
+class _Loud(Extractor):
     """A toy extractor whose frames overflow float16."""
 
     name, sampling_rate, feature_names, dim, frames_dtype = "loud", 16000, ["x"], 1, "float16"
@@ -102,7 +103,7 @@ def test_frames_that_overflow_their_storage_type_name_the_file(small_manifest, t
                          progress=False)
 
 
-class _Functionals:
+class _Functionals(Extractor):
     """A toy extractor with utterance-level features of its own: duration and peak."""
 
     name, sampling_rate, feature_names, dim, frames_dtype = "func", 16000, ["abs"], 1, "float32"
@@ -153,7 +154,7 @@ def test_wav2vec2_over_a_manifest_in_spawned_workers(small_manifest, tiny_wav2ve
     assert a.meta.layers == (0, 1, 2) and a.meta.layer_dim == 32 and a.meta.pretrained is True
 
 
-class _Slow:
+class _Slow(Extractor):
     """A toy extractor that takes its time, so a run can be killed while its workers work."""
 
     name, sampling_rate, feature_names, dim, frames_dtype = "slow", 16000, ["x"], 1, "float32"

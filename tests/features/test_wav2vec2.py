@@ -13,8 +13,9 @@ from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
 from tests.conftest import speech_like
 from vocalab.errors import AudioError, ParamsError
 from vocalab.features.wav2vec2 import Wav2Vec2Extractor, Wav2Vec2ExtractorConfig, first_conv_stats, num_frames
-from vocalab.features.wav2vec2_source import BASE_MODEL_ID, ModelSource, WeightsError, load_hf_config, resolve_source
-from vocalab.features.wav2vec2_tiny import save_tiny_wav2vec2
+from vocalab.errors import WeightsError
+from vocalab.features.wav2vec2_source import BASE_MODEL_ID, ModelSource, load_hf_config, resolve_source
+from vocalab.testing.wav2vec2_tiny import save_tiny_wav2vec2
 from vocalab.params import from_mapping
 
 SECTION = "embeddings.wav2vec2"
@@ -243,7 +244,7 @@ def test_padded_batches_equal_one_by_one_for_a_group_norm_model(tiny_wav2vec2):
         np.testing.assert_allclose(together, alone, atol=2e-5)
     # the check has teeth: plain zero padding (the usual batching) changes the short clip's output
     model = Wav2Vec2Model.from_pretrained(tiny_wav2vec2).eval()
-    short, long = extractor.prepare(clips[2]), extractor.prepare(clips[1])
+    short, long = extractor.model_input(clips[2]), extractor.model_input(clips[1])
     padded = np.zeros((2, len(long)), dtype=np.float32)
     padded[0, :len(short)], padded[1] = short, long
     with torch.no_grad():

@@ -28,8 +28,8 @@ from collections import Counter
 from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
 
-from threadpoolctl import threadpool_limits
-
+from vocalab.features.base import Extractor
+from vocalab.features.compute import extract_entries
 from vocalab.parallel import die_with_parent
 
 #: one shard of work: its files, their cache keys, and their audio seconds
@@ -45,22 +45,12 @@ _START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 _WORKER: dict[str, Any] = {}
 
 
-def _setup_threads(extractor: Any, n_workers: int) -> Any:
-    """Each worker's thread budget: the extractor's own rule, else one BLAS/OpenMP thread.
-
-    One thread per worker keeps N workers on N cores from oversubscribing them (a
-    forked worker would otherwise inherit the parent's thread pool).
-    """
-    setup = getattr(extractor, "worker_setup", None)
-    if setup is not None:
-        setup(n_workers)
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1)
-
-
-def _load(extractor: Any, n_workers: int, sink: Sink | None = None) -> None:
-    # the extractor arrives once per worker (a torch model is loaded once, not per shard)
-    _WORKER.update(extractor=extractor, sink=sink, threads=_setup_threads(extractor, n_workers))
+def _load(extractor: Extractor, n_workers: int, sink: Sink | None = None) -> None:
+    # the extractor arrives once per worker (a torch model is loaded once, not per shard); its thread
+    # budget is entered for the worker's life
+    threads = extractor.worker_threads(n_workers)
+    threads.__enter__()
+    _WORKER.update(extractor=extractor, sink=sink, threads=threads)
 
 
 def _init_local_worker(extractor: Any, n_workers: int, sink: Sink) -> None:
@@ -70,25 +60,22 @@ def _init_local_worker(extractor: Any, n_workers: int, sink: Sink) -> None:
 
 def _run_shard(paths: Sequence[str], keys: Sequence[str] = ()) -> Any:
     """One shard in a worker: its entries, or what the worker's sink made of them."""
-    from vocalab.features.extraction import extract_entries
-
     entries = extract_entries(_WORKER["extractor"], paths)
     sink = _WORKER.get("sink")
     return entries if sink is None else sink(keys, entries)
 
 
-def run_local(extractor: Any, shards: Sequence[Shard], sink: Sink, on_result: OnResult, *, workers: int) -> int:
+def run_local(extractor: Extractor, shards: Sequence[Shard], sink: Sink, on_result: OnResult, *,
+              workers: int) -> int:
     """Run ``shards`` in this process (one worker or one shard) or a local process pool; returns the workers used."""
     if workers <= 1 or len(shards) <= 1:
-        from vocalab.features.extraction import extract_entries
-
-        with _setup_threads(extractor, 1):  # the same thread rule as in the workers
+        with extractor.worker_threads(1):  # the same thread rule as in the workers
             for paths, keys, audio_s in shards:
                 on_result(keys, sink(keys, extract_entries(extractor, paths)), audio_s)
         return 1
-    start_method = getattr(extractor, "start_method", _START_METHOD)
-    if start_method == "fork" and hasattr(extractor, "prepare"):
-        extractor.prepare()  # built once here, shared by every forked worker
+    start_method = extractor.start_method or _START_METHOD
+    if start_method == "fork":
+        extractor.before_fork()  # built once here, shared by every forked worker
     context = multiprocessing.get_context(start_method)
     n_workers = min(workers, len(shards))
     with cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=context, initializer=_init_local_worker,
@@ -105,7 +92,7 @@ def run_local(extractor: Any, shards: Sequence[Shard], sink: Sink, on_result: On
     return n_workers
 
 
-def _dask_plugin(extractor: Any, per_host: dict[str, int]) -> Any:
+def _dask_plugin(extractor: Extractor, per_host: dict[str, int]) -> Any:
     from distributed import WorkerPlugin
 
     class LoadExtractor(WorkerPlugin):
@@ -120,7 +107,7 @@ def _dask_plugin(extractor: Any, per_host: dict[str, int]) -> Any:
     return LoadExtractor()
 
 
-def run_dask(extractor: Any, shards: Sequence[Shard], sink: Sink, on_result: OnResult, *, workers: int,
+def run_dask(extractor: Extractor, shards: Sequence[Shard], sink: Sink, on_result: OnResult, *, workers: int,
              scheduler: str | None) -> int:
     """Run ``shards`` as tasks on a Dask cluster; returns the number of Dask workers."""
     from distributed import Client, LocalCluster, as_completed

@@ -41,8 +41,12 @@ from vocalab.fetch import cache_dir
 
 MAGIC = b"VLFC1\n"
 _DIGEST = 16
-# the libraries whose arithmetic reaches the numbers an extractor writes
-_LIBRARIES = ("numpy", "scipy", "soundfile", "soxr", "torch", "transformers", "opensmile", "librosa")
+#: modules an extractor's code imports that compute none of its numbers: configuration, errors, the
+#: registry, the contract's defaults, downloading, worker counts, and this cache's own format. Editing
+#: them leaves every feature cache valid.
+PLUMBING = ("vocalab.params", "vocalab.errors", "vocalab.imports", "vocalab.parallel", "vocalab.fetch",
+            "vocalab.features.registry", "vocalab.features.discovery", "vocalab.features.base",
+            "vocalab.features.cache", "vocalab.features.pack")
 
 
 def cache_root() -> Path:
@@ -50,20 +54,25 @@ def cache_root() -> Path:
     return cache_dir() / "features"
 
 
-def code_version(module: str) -> dict[str, str]:
+def code_version(module: str, *, src: Path | None = None) -> dict[str, str]:
     """Hashes of the code that computes an extractor's numbers, and the versions of the libraries it uses.
 
     The code is the extractor's module, audio decoding, pooling, and the vocalab modules
-    they import (transitively), plus the extraction module itself (it casts and checks
-    the frames); not the machinery around them (backends, this cache). An edit to any of
-    them misses the cache, which costs a recomputation, never a stale feature.
+    they import (transitively), plus the computation the workers run (:mod:`.compute`: it
+    casts and checks the frames); not the machinery around them (backends, this cache,
+    nor :data:`PLUMBING`). The libraries are those this code imports (NumPy, soxr and
+    soundfile through audio decoding; torch, openSMILE, ... where an extractor imports
+    them). An edit to any of it misses the cache, which costs a recomputation, never a
+    stale feature.
     """
-    from vocalab.imports import code_hashes, library_versions
+    from vocalab.imports import code_files, distribution_versions, source_root, third_party_imports
 
     package = __name__.rsplit(".", 1)[0]
+    src = source_root() if src is None else Path(src)
+    files = code_files([module, "vocalab.audio", f"{package}.store", f"{package}.compute"], stop=PLUMBING, src=src)
+    code = {path.relative_to(src).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:16] for path in files}
     # installed versions, imported or not: the same fingerprint in every process
-    return {**code_hashes([module, "vocalab.audio", f"{package}.store"], also=(f"{package}.extraction",)),
-            **library_versions(_LIBRARIES)}
+    return {**code, **distribution_versions(third_party_imports(files))}
 
 
 def fingerprint(metas: Sequence[Mapping[str, Any]], code: Mapping[str, str]) -> str:

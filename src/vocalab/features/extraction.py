@@ -1,20 +1,7 @@
 """Run a feature extractor over a manifest: plan, execute, assemble.
 
-The extractor is any picklable object with ``name``, ``sampling_rate``,
-``feature_names``, ``dim``, ``frames_dtype``, ``meta()`` and a pure
-``extract(samples, sampling_rate) -> (t, dim)``. It may add ``extract_batch(signals)``
-(several signals at once, for models that batch), ``worker_setup(n_workers)`` (its
-own thread budget), ``prepare()`` (build what extraction needs, once, before
-workers are forked), ``start_method``, ``preferred_workers`` and ``shard_size``.
-
-An extractor that feeds several stores from one pass over the audio defines
-``outputs() -> list[Output]``; its ``extract``/``extract_batch`` then return, per
-signal, a dict from output name to frames. An output whose meta declares
-``pooled: functionals`` (with ``pooled_names``) gets ``(frames, row)`` instead:
-utterance-level features of its own, stored as the pooled features in place of the
-frames' mean and std. An output with no frames for an
-utterance leaves that utterance out of its store, and the store's meta lists it
-under ``absent_utt_ids``: nothing goes missing unrecorded.
+The extractor follows the contract of :class:`vocalab.features.base.Extractor`; the
+computation the workers run on each shard of files is :mod:`.compute`.
 
 Three steps, each with one job:
 
@@ -30,46 +17,25 @@ Three steps, each with one job:
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from vocalab.audio import audio_hash, load_audio
-from vocalab.errors import AudioError, FeatureStoreError
+from vocalab.audio import audio_hash
+from vocalab.errors import FeatureStoreError
+from vocalab.features import backends, pack
+from vocalab.features.base import Extractor
 from vocalab.features.cache import Entry, FeatureCache, cache_root, code_version, fingerprint
-from vocalab.features import pack
 from vocalab.features.pack import Pack, PackedOutput
-from vocalab.features.store import Output, pool, write_store
+from vocalab.features.store import Output, write_store
 from vocalab.parallel import default_workers
 
 if TYPE_CHECKING:  # pandas is heavy to import in every worker process
     import pandas as pd
-
-class Extractor(Protocol):
-    name: str
-    sampling_rate: int
-    feature_names: list[str]
-    dim: int
-    frames_dtype: str
-
-    def meta(self) -> dict[str, Any]: ...
-
-    def extract(self, samples: np.ndarray, sampling_rate: int) -> np.ndarray: ...
-
-
-def outputs_of(extractor: Extractor) -> list[Output]:
-    """The stores ``extractor`` writes: its ``outputs()``, else one named after it."""
-    outputs = getattr(extractor, "outputs", None)
-    if outputs is not None:
-        return list(outputs())
-    return [Output(extractor.name, extractor.dim, extractor.frames_dtype, extractor.meta())]
-
 
 @dataclass(frozen=True)
 class ExtractionReport:
@@ -116,109 +82,6 @@ class _AudioProgress:
         self._bar.close()
 
 
-def _extract_signals(extractor: Extractor, paths: Sequence[str], signals: list[np.ndarray]) -> list[Any]:
-    extract_batch = getattr(extractor, "extract_batch", None)
-    if extract_batch is None:
-        outputs = []
-        for path, samples in zip(paths, signals):
-            try:
-                outputs.append(extractor.extract(samples, extractor.sampling_rate))
-            except AudioError as err:
-                raise AudioError(f"'{path}': {err}") from err
-        return outputs
-    try:
-        return extract_batch(signals)
-    except AudioError:
-        for path, samples in zip(paths, signals):  # name the file that fails
-            try:
-                extract_batch([samples])
-            except AudioError as err:
-                raise AudioError(f"'{path}': {err}") from err
-        raise
-
-
-def _checked(output: Output, path: str, frames: np.ndarray) -> np.ndarray:
-    """``frames`` cast to the output's storage dtype; NaN, inf and overflow name the file."""
-    if frames.ndim != 2 or frames.shape[1] != output.dim:
-        raise AudioError(f"'{path}': {output.name} frames have shape {frames.shape}, expected (t, {output.dim}).")
-    if not np.isfinite(frames).all():
-        raise AudioError(f"'{path}': {output.name} features contain NaN or inf. Check this file's audio.")
-    with np.errstate(over="ignore"):  # overflow is reported below, with the file's name
-        stored = frames.astype(output.frames_dtype, copy=False)
-    if not np.isfinite(stored).all():
-        raise AudioError(
-            f"'{path}': {output.name} features exceed the range of {output.frames_dtype} "
-            f"(largest magnitude {np.abs(frames).max():.3g}). Store them as float32 "
-            f"(the extractor's frames_dtype param)."
-        )
-    return stored
-
-
-def _checked_row(output: Output, path: str, row: Any, width: int) -> np.ndarray:
-    """An utterance's own pooled features (``pooled: functionals``); NaN and inf name the file."""
-    row = np.asarray(row, dtype=np.float64)
-    if row.shape != (width,):
-        raise AudioError(f"'{path}': {output.name} pooled features have shape {row.shape}, expected ({width},).")
-    if not np.isfinite(row).all():
-        raise AudioError(f"'{path}': {output.name} pooled features contain NaN or inf. Check this file's audio.")
-    return row.astype(np.float32)
-
-
-def extract_files(extractor: Extractor, paths: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Decode and extract each file.
-
-    Returns
-    -------
-    dict
-        Output name -> ``(frames, lengths, pooled)``:
-
-        frames : np.ndarray [shape=(sum of t, dim), dtype=the output's frames_dtype]
-        lengths : np.ndarray [shape=(n_files,), int64]; 0 where a file has no frames
-        pooled : np.ndarray [shape=(n_files, n_pooled), float32]
-            Mean and std of each file's frames, taken before the cast to ``frames_dtype``
-            (zeros where a file has no frames); for an output whose meta says ``pooled:
-            functionals``, the extractor's own utterance-level row (its ``extract`` then
-            returns ``(frames, row)`` for that output).
-    """
-    outputs = outputs_of(extractor)
-    signals = [load_audio(path, sampling_rate=extractor.sampling_rate)[0] for path in paths]
-    results = _extract_signals(extractor, paths, signals)
-    if getattr(extractor, "outputs", None) is None:
-        results = [{outputs[0].name: frames} for frames in results]
-    shards = {}
-    for output in outputs:
-        blocks, lengths = [], []
-        functionals = output.meta.get("pooled") == "functionals"
-        width = len(output.meta["pooled_names"]) if functionals else 2 * output.dim
-        pooled = np.zeros((len(paths), width), dtype=np.float32)
-        for k, (path, result) in enumerate(zip(paths, results)):
-            if functionals:
-                frames, row = result[output.name]
-                frames = np.asarray(frames)
-            else:
-                frames = np.asarray(result[output.name])
-            if len(frames):
-                blocks.append(_checked(output, path, frames))
-                pooled[k] = _checked_row(output, path, row, width) if functionals else pool(frames)
-            lengths.append(len(frames))
-        stacked = np.concatenate(blocks) if blocks else np.zeros((0, output.dim), dtype=output.frames_dtype)
-        shards[output.name] = (stacked, np.asarray(lengths, dtype=np.int64), pooled)
-    return shards
-
-
-def extract_entries(extractor: Extractor, paths: Sequence[str]) -> list[Entry]:
-    """Decode and extract each file: one cache entry per file (every output's frames and pooled row)."""
-    shards = extract_files(extractor, paths)
-    entries = []
-    for k in range(len(paths)):
-        outputs = {}
-        for name, (frames, lengths, pooled) in shards.items():
-            start = int(lengths[:k].sum())
-            outputs[name] = (frames[start:start + int(lengths[k])], pooled[k])
-        entries.append(Entry(outputs))
-    return entries
-
-
 @dataclass(frozen=True)
 class Plan:
     """What a run has to do: each row's cache key, and the files whose key is not cached."""
@@ -230,7 +93,7 @@ class Plan:
 
 def open_cache(extractor: Extractor, root: Path | None = None) -> FeatureCache:
     """The cache of this extractor's fingerprint: its outputs' metadata and its code version."""
-    metas = [o.meta for o in outputs_of(extractor)]
+    metas = [o.meta for o in extractor.outputs()]
     code = code_version(type(extractor).__module__)
     return FeatureCache(cache_root() if root is None else Path(root), extractor.name, fingerprint(metas, code),
                         info={"extractor": extractor.name, "outputs": metas, "code": code})
@@ -372,8 +235,6 @@ def execute(extractor: Extractor, work: Sequence[tuple[str, str, float]], cache:
             workers: int, shard_size: int, backend: str, scheduler: str | None,
             bar: _AudioProgress) -> tuple[int, dict[str, dict[str, int]]]:
     """Extract ``work`` on ``backend`` into the cache; returns the workers used and each new entry's frame counts."""
-    from vocalab.features import backends
-
     lengths: dict[str, dict[str, int]] = {}
     if not work:
         return 0, lengths
@@ -443,10 +304,10 @@ def extract_manifest(
     """
     start_time = time.perf_counter()
     if workers is None:
-        workers = getattr(extractor, "preferred_workers", None) or default_workers()
+        workers = extractor.preferred_workers or default_workers()
     if shard_size is None:
-        shard_size = getattr(extractor, "shard_size", 32)
-    outputs = outputs_of(extractor)
+        shard_size = extractor.shard_size
+    outputs = extractor.outputs()
     out_dirs = _out_dirs(extractor, outputs, out_dir)
     cache = open_cache(extractor, cache_root)
     durations = manifest["duration_s"].to_numpy(dtype=np.float64)

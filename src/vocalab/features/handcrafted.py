@@ -18,6 +18,7 @@ import numpy as np
 from vocalab.audio import mono_signal, resample
 from vocalab.errors import ParamsError
 from vocalab.features.mel import mel_filterbank
+from vocalab.features.base import Extractor
 from vocalab.features.registry import register_extractor
 from vocalab.params import bounded, to_dict
 
@@ -89,7 +90,7 @@ def frame_energies(padded: np.ndarray, n_frames: int, n_fft: int, hop: int) -> n
 
 
 @register_extractor(section="features", config=HandcraftedConfig)
-class HandcraftedExtractor:
+class HandcraftedExtractor(Extractor):
     """``extract(samples, sampling_rate) -> (t, n_mfcc + 2)``: MFCCs, then RMS, then ZCR.
 
     Picklable (it travels to worker processes). Its tables are built on the first
@@ -130,7 +131,7 @@ class HandcraftedExtractor:
             self._tables = (window, mel_basis, dct_t)
         return self._tables
 
-    def prepare(self) -> None:
+    def before_fork(self) -> None:
         self.tables  # noqa: B018  (built before workers fork: they share it)
 
     def meta(self) -> dict[str, Any]:

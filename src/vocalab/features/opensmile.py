@@ -26,6 +26,7 @@ import numpy as np
 
 from vocalab.audio import mono_signal, resample
 from vocalab.features.store import Output
+from vocalab.features.base import Extractor
 from vocalab.features.registry import register_extractor
 from vocalab.params import bounded, to_dict
 
@@ -106,7 +107,7 @@ class _SmileSet:
 
 
 @register_extractor(section=SECTION, config=OpenSmileConfig, outputs=SETS)
-class OpenSmileExtractor:
+class OpenSmileExtractor(Extractor):
     """``extract(samples, sampling_rate) -> {set: (llds, functionals)}`` for ``egemaps`` and ``compare``.
 
     Picklable: workers receive the configuration names and rebuild nothing but the

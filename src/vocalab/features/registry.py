@@ -1,28 +1,33 @@
 """The registry of extractors and the feature sets they write.
 
 An extractor module under ``vocalab/features/`` makes itself known with one
-decorator on its extractor class::
+decorator on its :class:`~vocalab.features.base.Extractor` subclass::
 
     @register_extractor(section="embeddings.vggish", config=VGGishExtractorConfig, outputs=("vggish", "logmel"))
-    class VGGishExtractor: ...
+    class VGGishExtractor(TorchExtractor): ...
 
 The module's name is the extractor's name and its stage's (``extract_<name>``,
 run by ``stages/extract.py --extractor <name>``). Everything that lists or builds
 extractors reads this registry: the extraction stage (which imports only its own
 module, so its DVC dependencies stay exact), ``vocalab predict`` (which rebuilds
-the extractor that wrote a store from the store's recorded params) and the tests.
+the extractor that wrote a store from the store's recorded params), the params
+check (which knows each extractor's section), the generator of ``dvc.yaml``
+(:mod:`vocalab.pipeline`) and the tests.
+
+Which modules are extractors, and their sections, is read from their source
+(:mod:`.discovery`); only modules that carry the decorator are ever imported.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from vocalab.errors import ParamsError
-
-PACKAGE = "vocalab.features"
+from vocalab.features.base import Extractor
+from vocalab.features.discovery import DECORATOR, PACKAGE, sections
+from vocalab.params import from_mapping
 
 
 @dataclass(frozen=True)
@@ -35,10 +40,8 @@ class ExtractorSpec:
     outputs: tuple[str, ...]  # the feature sets (stores) it writes, data/features/<output>
     build: Callable[[Any], Any]  # config -> extractor
 
-    def from_params(self, params: Any) -> Any:
+    def from_params(self, params: Any) -> Extractor:
         """The extractor built from a params mapping (validated like params.yaml)."""
-        from vocalab.params import from_mapping
-
         return self.build(from_mapping(self.config, params, section=self.section))
 
 
@@ -50,6 +53,11 @@ def register_extractor(*, section: str, config: type, outputs: tuple[str, ...] |
 
     def decorate(cls: type) -> type:
         name = cls.__module__.rsplit(".", 1)[-1]
+        if not issubclass(cls, Extractor):
+            raise TypeError(f"{cls.__qualname__} must subclass vocalab.features.base.Extractor")
+        if getattr(cls, "name", name) != name:  # a class may restate its module's name; never another
+            raise TypeError(f"{cls.__qualname__}.name = {cls.name!r}, but its module is {name!r}")
+        cls.name = name
         _REGISTRY[name] = ExtractorSpec(name=name, section=section, config=config,
                                         outputs=tuple(outputs or (name,)), build=cls)
         return cls
@@ -59,24 +67,16 @@ def register_extractor(*, section: str, config: type, outputs: tuple[str, ...] |
 
 def extractor(name: str) -> ExtractorSpec:
     """The extractor ``name``, importing only its own module."""
-    module = f"{PACKAGE}.{name}"
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name != module:
-            raise
-    if name not in _REGISTRY:
-        raise ParamsError(f"no extractor named {name!r}; registered: {', '.join(sorted(all_extractors()))}. "
-                          f"An extractor is a module in vocalab/features with @register_extractor.")
+    if name not in sections():
+        raise ParamsError(f"no extractor named {name!r}; registered: {', '.join(sorted(sections()))}. "
+                          f"An extractor is a module in vocalab/features with @{DECORATOR}.")
+    importlib.import_module(f"{PACKAGE}.{name}")
     return _REGISTRY[name]
 
 
 def all_extractors() -> dict[str, ExtractorSpec]:
-    """Every registered extractor (imports each module of the features package)."""
-    package = importlib.import_module(PACKAGE)
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{PACKAGE}.{module.name}")
-    return dict(sorted(_REGISTRY.items()))
+    """Every registered extractor (imports each extractor module, and no other)."""
+    return {name: extractor(name) for name in sorted(sections())}
 
 
 def feature_sets() -> dict[str, ExtractorSpec]:

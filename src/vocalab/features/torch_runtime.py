@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, ContextManager
 
 from vocalab.errors import ParamsError
+from vocalab.features.base import Extractor, no_thread_limit
 from vocalab.parallel import default_workers
 
 if TYPE_CHECKING:
@@ -58,22 +59,23 @@ def cpu_has_native_bfloat16() -> bool:
     return any(check() for check in checks if check is not None)
 
 
-class TorchExtractor:
+class TorchExtractor(Extractor):
     """Base of the torch-based extractors: spawned workers, each with its share of the cores.
 
     Pickling leaves out the attributes named in ``_transient`` (the model); a worker
     process rebuilds them with ``_load()``, the same code that loaded them here.
     """
 
-    start_method = "spawn"  # torch's thread pools do not survive fork
+    start_method: ClassVar[str | None] = "spawn"  # torch's thread pools do not survive fork
     device: torch.device
     _transient: tuple[str, ...] = ("_model",)
 
     def _load(self) -> None:
         raise NotImplementedError
 
-    def worker_setup(self, n_workers: int) -> None:
-        share_cpu_threads(self.device, n_workers)
+    def worker_threads(self, n_workers: int) -> ContextManager[Any]:
+        share_cpu_threads(self.device, n_workers)  # torch's and BLAS's threads, for the worker's life
+        return no_thread_limit()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -27,11 +27,10 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 import numpy as np
 
 from vocalab.audio import mono_signal, resample, trim_silent_ends
-from vocalab.errors import ParamsError, VocalabError
+from vocalab.errors import ParamsError, VocalabError, WeightsError
 from vocalab.features.wav2vec2_source import (
     BASE_MODEL_ID,
     SECTION,
-    WeightsError,
     build_model,
     load_hf_config,
     load_preprocessing,
@@ -340,7 +339,7 @@ class Wav2Vec2Extractor(TorchExtractor):
         samples = mono_signal(samples)
         return self.extract_batch([resample(samples, orig_sr=sampling_rate, target_sr=self.sampling_rate)])[0]
 
-    def prepare(self, samples: np.ndarray) -> np.ndarray:
+    def model_input(self, samples: np.ndarray) -> np.ndarray:
         """What the model is fed: normalised as its feature extractor says, padded to one frame."""
         x = mono_signal(samples)
         if self.config.trim_db is not None:
@@ -373,7 +372,7 @@ class Wav2Vec2Extractor(TorchExtractor):
         and packed into padded batches of at most ``batch_s`` seconds. Each output is
         what the signal gives alone (to float rounding).
         """
-        prepared = [self.prepare(s) for s in signals]
+        prepared = [self.model_input(s) for s in signals]
         windows = [w for i, x in enumerate(prepared) for w in self._windows(i, len(x))]
         windows.sort(key=lambda w: (w.stop - w.start, w.utterance, w.start))
         pieces: list[dict[int, np.ndarray]] = [{} for _ in prepared]  # per utterance: start -> frames
