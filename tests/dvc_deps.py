@@ -10,24 +10,10 @@ too; package ``__init__`` files that hold only a docstring run no code and are l
 
 from __future__ import annotations
 
-import re
-import shlex
 from pathlib import Path
 
-from vocalab.imports import PACKAGE, import_closure, module_file, runs_code
-
-
-def stage_roots(cmd: str, root: Path, src: Path) -> list[Path]:
-    """The script a stage runs, and the extractor module the generic extraction script loads."""
-    args = shlex.split(cmd)
-    scripts = [a for a in args if a.startswith("stages/") and a.endswith(".py")]
-    roots = [root / s for s in scripts]
-    if "stages/extract.py" in scripts and "--extractor" in args:
-        extractor = args[args.index("--extractor") + 1]
-        target = module_file(src, f"{PACKAGE}.features.{extractor}")
-        if target is not None:
-            roots.append(target)
-    return roots
+from vocalab.imports import import_closure, runs_code
+from vocalab.pipeline import stage_roots
 
 
 def listed_code(deps: list[str], root: Path, src: Path) -> set[Path]:
@@ -49,7 +35,6 @@ def check_stages(stages: dict, root: Path, src: Path) -> dict[str, dict[str, lis
         body = stage.get("do", stage)
         cmd = body.get("cmd", "")
         cmd = " ".join(cmd) if isinstance(cmd, list) else cmd
-        cmd = re.sub(r"\$\{[^}]*\}", "X", cmd)
         roots = stage_roots(cmd, root, src)
         if not roots:
             continue

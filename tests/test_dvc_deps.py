@@ -23,6 +23,31 @@ def test_every_stage_lists_exactly_the_code_it_imports():
         yaml.safe_dump(problems)
 
 
+def test_dvc_yaml_is_what_vocalab_pipeline_writes():
+    """The extraction stages and every stage's code deps are derived; run 'vocalab pipeline' when this fails."""
+    from vocalab.features.registry import all_extractors
+    from vocalab.pipeline import render
+
+    text = (REPO_ROOT / "dvc.yaml").read_text()
+    assert render(text, REPO_ROOT, REPO_ROOT / "src", all_extractors()) == text, \
+        "dvc.yaml is stale: run 'vocalab pipeline' in the project root"
+
+
+def test_the_generator_writes_a_stage_per_extractor_and_keeps_the_rest(tmp_path):
+    from vocalab.features.registry import all_extractors
+    from vocalab.pipeline import render
+
+    text = (REPO_ROOT / "dvc.yaml").read_text()
+    stages = yaml.safe_load(text)["stages"]
+    # a stage's hand-written code deps dropped, an extraction stage removed: both come back
+    damaged = text.replace("      - src/vocalab/splits.py\n", "", 1)
+    start = damaged.index("  extract_handcrafted:")
+    damaged = damaged[:start] + damaged[damaged.index("  extract_opensmile:"):]
+    assert render(damaged, REPO_ROOT, REPO_ROOT / "src", all_extractors()) == text
+    assert {name for name in stages if name.startswith("extract_")} == {f"extract_{n}" for n in all_extractors()}
+    assert stages["train"]["params"] and "# six headline numbers" in text  # the rest is left as written
+
+
 def test_reading_the_manifest_or_training_needs_no_corpus_layout():
     src = REPO_ROOT / "src"
     for script in ("split.py", "train.py", "evaluate.py", "summary.py"):

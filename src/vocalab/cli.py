@@ -45,7 +45,29 @@ def _parser() -> argparse.ArgumentParser:
                     "(default ~/.cache/vocalab/features).")
     cache.add_argument("action", nargs="?", choices=("show", "prune"), default="show")
     cache.add_argument("--all", action="store_true", help="with prune: delete every entry")
+    pipeline = commands.add_parser(
+        "pipeline", help="write dvc.yaml's extraction stages and code deps from the code",
+        description="Writes the extract_<name> stage of every registered extractor and every stage's "
+                    "src/vocalab code deps into dvc.yaml (run it in the project root after adding an extractor "
+                    "or an import). --check only says whether dvc.yaml is up to date (exit 1 if not).")
+    pipeline.add_argument("--check", action="store_true", help="change nothing; exit 1 if dvc.yaml is stale")
     return parser
+
+
+def pipeline_command(check: bool) -> int:
+    from pathlib import Path
+
+    from vocalab.pipeline import DVC_YAML, write
+
+    root = Path.cwd()
+    if not (root / DVC_YAML).is_file():
+        return report(VocalabError(f"no {DVC_YAML} in {root}: run 'vocalab pipeline' in the project's root."))
+    current = write(root, check=check)
+    if current:
+        print(f"pipeline: {DVC_YAML} is up to date")
+        return 0
+    print(f"pipeline: {DVC_YAML} {'is stale: run vocalab pipeline' if check else 'written'}")
+    return 1 if check else 0
 
 
 def _size(n_bytes: float) -> str:
@@ -75,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "cache":
         return cache_command(args.action, args.all)
+    if args.command == "pipeline":
+        return pipeline_command(args.check)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # predicting never downloads a model
     from vocalab.predict import predict
 
