@@ -241,12 +241,12 @@ def bench_wav2vec2(manifest, params: Path, workers: int, extra_dtypes: list[str]
 
 
 def torchvggish_model(model, *, post_relu: bool):
-    """torchvggish's layout (:mod:`vocalab.features.vggish_reference`) with the weights of vocalab's
+    """torchvggish's layout (:mod:`vocalab.testing.vggish_reference`) with the weights of vocalab's
     ``model``: what a notebook's ``model(file)`` runs; called on examples ``[n, 1, 96, 64]``."""
     import functools
 
     from vocalab.features.vggish_model import KEY_MAP
-    from vocalab.features.vggish_reference import torchvggish_layout
+    from vocalab.testing.vggish_reference import torchvggish_layout
 
     reference = torchvggish_layout()
     ours = model.state_dict()

@@ -8,7 +8,7 @@ extraction stages again: in a project whose pipeline has run whole, as a user's 
 so DVC's work around each stage is that of the full ``dvc.lock``.
 Every step runs under ``/usr/bin/time -v`` for its wall time and peak memory (the
 largest process). So that the whole pipeline runs in minutes on 20,000 clips,
-wav2vec 2.0 is a small random model (:mod:`vocalab.features.wav2vec2_tiny`) and the
+wav2vec 2.0 is a small random model (:mod:`vocalab.testing.wav2vec2_tiny`) and the
 classifier is ``logreg``; neither changes what ``dvc status`` has to look at.
 
     python benchmarks/scale.py                       # 20,000 clips, handcrafted and vggish
@@ -45,7 +45,7 @@ import soundfile as sf
 import yaml
 from bench_project import rewrite_block, scratch_project, set_param
 
-from vocalab.features.wav2vec2_tiny import save_tiny_wav2vec2
+from vocalab.testing.wav2vec2_tiny import save_tiny_wav2vec2
 
 LABELS = ("calm", "tense", "happy", "sad")
 README_START, README_END = "<!-- scale benchmark: start -->", "<!-- scale benchmark: end -->"

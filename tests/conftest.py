@@ -34,7 +34,7 @@ os.environ["VOCALAB_CACHE"] = _CACHE
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 # imported after the settings above, which libraries read when they load
-from vocalab.features.wav2vec2_tiny import save_tiny_wav2vec2  # noqa: E402
+from vocalab.testing.wav2vec2_tiny import save_tiny_wav2vec2  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -74,7 +74,7 @@ def test_pretrained_vggish_that_cannot_be_had_stops_with_the_fix(tmp_path):
     (tmp_path / "m.csv").write_text("utt_id,path\n")
     cases = [
         # a host that refuses the connection stands in for a machine without network
-        ("http://127.0.0.1:9/vggish-10086976.pth", "could not download http://127.0.0.1:9/vggish-10086976.pth"),
+        ("http://127.0.0.1:9/vggish-10086976.pth", "could not reach http://127.0.0.1:9/vggish-10086976.pth"),
         (str(tmp_path / "nowhere.pth"), "nowhere.pth: no such file"),
     ]
     for weights, message in cases:

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vocalab.features.vggish_frontend import MIN_CLIP_S
+from vocalab.windows import VGGISH_MIN_CLIP_S
 
 #: clips shorter than this fill no VGGish example
-VGGISH_WINDOW_S = MIN_CLIP_S
+VGGISH_WINDOW_S = VGGISH_MIN_CLIP_S
 PERCENTILES = (5, 25, 50, 75, 95)
 
 

@@ -26,6 +26,14 @@ class FeatureStoreError(VocalabError):
     """A feature store is missing, incomplete or inconsistent."""
 
 
+class FetchError(VocalabError):
+    """A file (weights, a corpus archive) could not be downloaded or unpacked, or is not the file it should be."""
+
+
+class WeightsError(VocalabError):
+    """Model weights, a model config or PCA parameters that cannot be used."""
+
+
 def report(err: VocalabError) -> int:
     """Print ``err`` as one line on stderr; returns the exit status for bad input."""
     print(f"error: {err}", file=sys.stderr)

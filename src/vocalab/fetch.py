@@ -1,11 +1,21 @@
-"""Files named by a path or a URL, checksum-verified, downloads cached.
+"""Files named by a path or a URL, checksum-verified; one downloader for weights and corpora.
 
-A URL is downloaded once into the cache (``$VOCALAB_CACHE``, else
-``$XDG_CACHE_HOME/vocalab``, else ``~/.cache/vocalab``) with a progress bar and
-an atomic rename (pooch), and verified against a SHA-256: the full hash when
-given, else the hash prefix that torch.hub-style file names carry
-(``vggish-10086976.pth``: the hash starts with ``10086976``). A file that fails
-the check is deleted and reported, never used.
+Every download lands in ``$VOCALAB_CACHE/downloads`` (else ``$XDG_CACHE_HOME/vocalab``,
+else ``~/.cache/vocalab``), one layout for all:
+
+* the file streams to ``<name>.part`` with a progress bar; an interrupted download is
+  resumed with an HTTP Range request (a server that ignores Range restarts it);
+* a server that stalls longer than the read timeout, a truncated body, an HTTP error:
+  each stops with a message that says what happened and keeps the ``.part`` file for
+  the next run to resume;
+* the checksum is verified before the atomic rename to ``<name>``; a mismatch deletes
+  the download; a ``<name>.ok`` marker holding the checksum makes a rerun skip the
+  network entirely.
+
+:func:`fetch` gives a local path for a params value that is a path or a URL (weights),
+verified against a SHA-256: the full hash when given, else the hash prefix that
+torch.hub-style file names carry (``vggish-10086976.pth``: the hash starts with
+``10086976``). A file that fails the check is reported, never used.
 """
 
 from __future__ import annotations
@@ -17,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from vocalab.errors import VocalabError
+from tqdm import tqdm
+
+from vocalab.errors import FetchError
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
 _HEX_LENGTHS = {"md5": 32, "sha256": 64}
@@ -28,10 +40,6 @@ def is_hex_digest(value: str, algorithm: str = "sha256") -> bool:
     return len(value) == _HEX_LENGTHS[algorithm] and all(c in "0123456789abcdef" for c in value.lower())
 
 
-class FetchError(VocalabError):
-    """A file could not be had, or it is not the file it should be."""
-
-
 @dataclass(frozen=True)
 class Fetched:
     path: Path
@@ -40,6 +48,7 @@ class Fetched:
 
 
 def cache_dir() -> Path:
+    """vocalab's cache folder (``$VOCALAB_CACHE``, else ``$XDG_CACHE_HOME/vocalab``, else ``~/.cache/vocalab``)."""
     if os.environ.get("VOCALAB_CACHE"):
         return Path(os.environ["VOCALAB_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -90,7 +99,7 @@ def fetch(location: str, *, sha256: str | None, key: str, require_checksum_for_u
                 f"'{key}' = {location} is a URL without a checksum. Set '{key}_sha256' to the file's "
                 f"SHA-256 so a wrong or tampered download is caught."
             )
-        path = _download(location, expected, key)
+        path = download(location, f"sha256:{expected}" if expected else None, key=key)
     else:
         path = Path(location).expanduser()
         if not path.is_file():
@@ -100,29 +109,104 @@ def fetch(location: str, *, sha256: str | None, key: str, require_checksum_for_u
         raise FetchError(f"'{key}': {path} has SHA-256 {actual}, expected {expected}. The file is corrupt or "
                          f"not the one named; delete it and download it again, or fix '{key}_sha256'.")
     if prefix and not actual.startswith(prefix):
-        if is_url(location):
+        if is_url(location):  # not kept: the next run downloads it again
             path.unlink(missing_ok=True)
+            path.with_name(f"{path.name}.ok").unlink(missing_ok=True)
         raise FetchError(f"'{key}': {path} has SHA-256 {actual}, but its name promises a hash starting "
                          f"{prefix}. The file is corrupt or not the one named"
                          f"{' (the download was deleted)' if is_url(location) else ''}.")
     return Fetched(path, actual, "sha256" if expected else "name prefix" if prefix else "none")
 
 
-def _download(url: str, sha256: str | None, key: str) -> Path:
-    import pooch
+def downloads_dir() -> Path:
+    """Where every download is kept."""
+    return cache_dir() / "downloads"
+
+
+def parse_checksum(checksum: str) -> tuple[str, str]:
+    """``"md5:<hex>"`` or ``"sha256:<hex>"`` -> (algorithm, lower-case hex)."""
+    algorithm, _, value = checksum.partition(":")
+    if algorithm not in ("md5", "sha256") or value != value.lower() or not is_hex_digest(value, algorithm):
+        raise FetchError(f"checksum {checksum!r} is not 'md5:<32 hex>' or 'sha256:<64 hex>'.")
+    return algorithm, value
+
+
+_CHUNK = 1 << 16
+
+
+def download(url: str, checksum: str | None, *, key: str, directory: Path | None = None,
+             timeout_s: float = 60.0, progress: bool = True) -> Path:
+    """The file at ``url`` in ``directory`` (default :func:`downloads_dir`), downloaded if needed.
+
+    Parameters
+    ----------
+    checksum : str or None
+        ``"md5:<hex>"`` or ``"sha256:<hex>"``, verified before the file takes its name;
+        None verifies nothing here (the caller checks what it knows, e.g. a hash prefix).
+    key : str
+        The params key that named ``url``, for error messages.
+    """
     import requests
 
-    target = cache_dir()
+    algorithm, expected = parse_checksum(checksum) if checksum is not None else ("sha256", None)
+    directory = Path(directory) if directory is not None else downloads_dir()
+    directory.mkdir(parents=True, exist_ok=True)
     name = Path(urlparse(url).path).name or "download"
+    final, part, marker = directory / name, directory / f"{name}.part", directory / f"{name}.ok"
+    if final.is_file() and marker.is_file():
+        recorded = marker.read_text().strip()
+        if checksum is None or recorded == checksum:
+            return final
+    offset = part.stat().st_size if part.is_file() else 0
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
     try:
-        return Path(pooch.retrieve(
-            url, known_hash=f"sha256:{sha256}" if sha256 else None, fname=name, path=target,
-            downloader=pooch.HTTPDownloader(progressbar=True, timeout=60),
-        ))
-    except ValueError as err:  # pooch: hash mismatch (the download is not kept)
-        raise FetchError(f"'{key}': the download of {url} failed its checksum: {err}") from err
-    except (requests.RequestException, OSError) as err:
-        raise FetchError(
-            f"'{key}': could not download {url} ({type(err).__name__}: {err}). On a machine that can reach it, "
-            f"download the file and set '{key}' to its local path."
-        ) from err
+        response = requests.get(url, stream=True, timeout=(10, timeout_s), headers=headers)
+    except requests.RequestException as err:
+        raise FetchError(f"could not reach {url} ({type(err).__name__}: {err}). Check the network, or on a machine "
+                         f"that can reach it download the file and set '{key}' to its local path (or a mirror's "
+                         f"URL).") from err
+    with response:
+        if response.status_code == 416:  # the .part is already whole (or stale): start over
+            part.unlink()
+            return download(url, checksum, key=key, directory=directory, timeout_s=timeout_s, progress=progress)
+        if response.status_code >= 400:
+            raise FetchError(f"could not download {url}: it answered HTTP {response.status_code} "
+                             f"{response.reason}. Check '{key}'.")
+        resumed = response.status_code == 206
+        if not resumed:
+            offset = 0  # the server ignored Range (or there was nothing to resume)
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length is not None else None
+        bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, desc=f"download {name}",
+                   disable=not progress, dynamic_ncols=True)
+        received = offset
+        try:
+            with open(part, "ab" if resumed else "wb") as handle:
+                for block in response.iter_content(_CHUNK):
+                    handle.write(block)
+                    received += len(block)
+                    bar.update(len(block))
+        except requests.exceptions.ChunkedEncodingError as err:
+            raise FetchError(
+                f"the download of {url} is truncated: the server closed the connection after {received:,} of "
+                f"{total if total is not None else '?'} bytes. Run again to resume from {part}."
+            ) from err
+        except requests.RequestException as err:
+            raise FetchError(
+                f"the download of {url} stopped after {received:,} bytes: the server stalled for over "
+                f"{timeout_s:g} s ({type(err).__name__}). Run again to resume from {part}."
+            ) from err
+        finally:
+            bar.close()
+    if total is not None and received != total:
+        raise FetchError(f"the download of {url} is truncated: {received:,} of {total:,} bytes arrived. Run "
+                         f"again to resume from {part}.")
+    actual = file_digest(part, algorithm)
+    if expected is not None and actual != expected:
+        part.unlink()
+        raise FetchError(f"{url}: {algorithm} is {actual}, expected {expected}. The download was corrupt or "
+                         f"is not the published file; it was deleted. Run again, or check '{key}' and its "
+                         f"checksum.")
+    os.replace(part, final)
+    marker.write_text(f"{checksum or f'{algorithm}:{actual}'}\n")
+    return final

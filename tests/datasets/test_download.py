@@ -12,7 +12,8 @@ import zipfile
 import pytest
 
 from vocalab.datasets.config import DataConfig
-from vocalab.datasets.download import DownloadError, download_archive, extract_archive
+from vocalab.datasets.download import download_archive, extract_archive
+from vocalab.errors import FetchError
 from vocalab.errors import ParamsError
 from vocalab.params import from_mapping
 
@@ -85,7 +86,7 @@ def test_download_verifies_then_caches(tmp_path):
 
 def test_interrupted_download_resumes_with_range(tmp_path):
     with server({"/c.zip": CORPUS}, cut_first=1) as (url, log):
-        with pytest.raises(DownloadError, match="truncated: .* Run again to resume"):
+        with pytest.raises(FetchError, match="truncated: .* Run again to resume"):
             download_archive(f"{url}/c.zip", SHA, directory=tmp_path, progress=False)
         kept = (tmp_path / "c.zip.part").stat().st_size
         assert 0 < kept < len(CORPUS)
@@ -96,7 +97,7 @@ def test_interrupted_download_resumes_with_range(tmp_path):
 
 def test_a_server_without_range_support_restarts_from_zero(tmp_path):
     with server({"/c.zip": CORPUS}, ranges=False, cut_first=1) as (url, log):
-        with pytest.raises(DownloadError, match="truncated"):
+        with pytest.raises(FetchError, match="truncated"):
             download_archive(f"{url}/c.zip", SHA, directory=tmp_path, progress=False)
         path = download_archive(f"{url}/c.zip", SHA, directory=tmp_path, progress=False)
     assert path.read_bytes() == CORPUS
@@ -104,7 +105,7 @@ def test_a_server_without_range_support_restarts_from_zero(tmp_path):
 
 def test_a_stalled_server_is_a_clear_error_and_resumable(tmp_path):
     with server({"/c.zip": CORPUS}, stall_s=3.0) as (url, _):
-        with pytest.raises(DownloadError, match="stalled for over 0.5 s"):
+        with pytest.raises(FetchError, match="stalled for over 0.5 s"):
             download_archive(f"{url}/c.zip", SHA, directory=tmp_path, timeout_s=0.5, progress=False)
         assert download_archive(f"{url}/c.zip", SHA, directory=tmp_path, progress=False).read_bytes() == CORPUS
 
@@ -113,18 +114,18 @@ def test_a_corrupted_byte_fails_the_checksum_and_is_deleted(tmp_path):
     bad = bytearray(CORPUS)
     bad[1000] ^= 0xFF
     with server({"/c.zip": bytes(bad)}) as (url, _):
-        with pytest.raises(DownloadError, match="sha256 is .* expected .* it was deleted"):
+        with pytest.raises(FetchError, match="sha256 is .* expected .* it was deleted"):
             download_archive(f"{url}/c.zip", SHA, directory=tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_http_errors_and_unreachable_hosts(tmp_path):
     with server({}) as (url, _):
-        with pytest.raises(DownloadError, match="answered HTTP 404"):
+        with pytest.raises(FetchError, match="answered HTTP 404"):
             download_archive(f"{url}/missing.zip", SHA, directory=tmp_path, progress=False)
-    with pytest.raises(DownloadError, match="could not reach http://127.0.0.1:9/"):
+    with pytest.raises(FetchError, match="could not reach http://127.0.0.1:9/"):
         download_archive("http://127.0.0.1:9/c.zip", SHA, directory=tmp_path, progress=False)
-    with pytest.raises(DownloadError, match="is not 'md5:<32 hex>'"):
+    with pytest.raises(FetchError, match="is not 'md5:<32 hex>'"):
         download_archive("http://127.0.0.1:9/c.zip", "crc:1234", directory=tmp_path, progress=False)
 
 
@@ -148,7 +149,7 @@ def test_zip_slip_entries_are_refused_and_nothing_is_left(tmp_path, entry):
     archive.write_bytes(zip_bytes({"ok.wav": b"1", entry: b"2"}))
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "previous.wav").write_bytes(b"0")
-    with pytest.raises(DownloadError, match="would land outside the corpus folder"):
+    with pytest.raises(FetchError, match="would land outside the corpus folder"):
         extract_archive(archive, tmp_path / "raw")
     assert [p.name for p in (tmp_path / "raw").iterdir()] == ["previous.wav"]  # untouched
     assert not (tmp_path / "raw.tmp").exists() and not (tmp_path.parent / "evil.wav").exists()
@@ -160,7 +161,7 @@ def test_links_in_archives_are_refused(tmp_path):
         link = tarfile.TarInfo("corpus/passwd")
         link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
         tf.addfile(link)
-    with pytest.raises(DownloadError, match="a link or special file"):
+    with pytest.raises(FetchError, match="a link or special file"):
         extract_archive(tar_path, tmp_path / "raw")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
@@ -168,10 +169,10 @@ def test_links_in_archives_are_refused(tmp_path):
         info.external_attr = (0o120777 << 16)  # a symbolic link
         zf.writestr(info, "/etc/passwd")
     (tmp_path / "link.zip").write_bytes(buffer.getvalue())
-    with pytest.raises(DownloadError, match="symbolic link"):
+    with pytest.raises(FetchError, match="symbolic link"):
         extract_archive(tmp_path / "link.zip", tmp_path / "raw")
     (tmp_path / "junk.zip").write_bytes(b"not an archive")
-    with pytest.raises(DownloadError, match="neither a zip nor a tar"):
+    with pytest.raises(FetchError, match="neither a zip nor a tar"):
         extract_archive(tmp_path / "junk.zip", tmp_path / "raw")
 
 

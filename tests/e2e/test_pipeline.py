@@ -17,7 +17,7 @@ import yaml
 
 from tests.e2e.browser import chromium, rendered_images
 from tests.e2e.project import dvc, make_project, run, stages_run
-from vocalab.features.wav2vec2_tiny import save_tiny_wav2vec2
+from vocalab.testing.wav2vec2_tiny import save_tiny_wav2vec2
 
 pytestmark = pytest.mark.e2e
 

@@ -14,22 +14,23 @@ from typing import Literal
 
 import numpy as np
 
-SAMPLE_RATE = 16000
-WINDOW_S = 0.025
-HOP_S = 0.010
+from vocalab.windows import (
+    VGGISH_EXAMPLE_FRAMES as EXAMPLE_FRAMES,
+    VGGISH_EXAMPLE_S as EXAMPLE_S,
+    VGGISH_HOP_LENGTH as HOP_LENGTH,
+    VGGISH_HOP_S as HOP_S,
+    VGGISH_MIN_CLIP_S as MIN_CLIP_S,
+    VGGISH_MIN_EXAMPLE_SAMPLES as MIN_EXAMPLE_SAMPLES,
+    VGGISH_SAMPLE_RATE as SAMPLE_RATE,
+    VGGISH_WINDOW_LENGTH as WINDOW_LENGTH,
+    VGGISH_WINDOW_S as WINDOW_S,
+)
+
 NUM_BANDS = 64
 MEL_MIN_HZ = 125.0
 MEL_MAX_HZ = 7500.0
 LOG_OFFSET = 0.01
-EXAMPLE_S = 0.96
-
-WINDOW_LENGTH = int(round(SAMPLE_RATE * WINDOW_S))  # 400 samples
-HOP_LENGTH = int(round(SAMPLE_RATE * HOP_S))  # 160 samples
 FFT_LENGTH = 2 ** int(np.ceil(np.log2(WINDOW_LENGTH)))  # 512
-EXAMPLE_FRAMES = int(round(EXAMPLE_S / HOP_S))  # 96 frames per example, and as hop
-#: the shortest signal that fills one example: 15,600 samples = 0.975 s
-MIN_EXAMPLE_SAMPLES = WINDOW_LENGTH + (EXAMPLE_FRAMES - 1) * HOP_LENGTH
-MIN_CLIP_S = MIN_EXAMPLE_SAMPLES / SAMPLE_RATE
 
 ShortClipPolicy = Literal["pad", "repeat", "drop"]
 

@@ -15,15 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from vocalab.errors import VocalabError
+from vocalab.errors import WeightsError
 
 BASE_MODEL_ID = "facebook/wav2vec2-base"
 SECTION = "embeddings.wav2vec2"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
-
-
-class WeightsError(VocalabError):
-    """Pretrained weights or their config could not be loaded."""
 
 
 @dataclass(frozen=True)
