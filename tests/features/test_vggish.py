@@ -22,15 +22,15 @@ from vocalab.features.vggish_model import (
     _CONVS,
     KEY_MAP,
     WINOGRAD_CONVS,
-    WeightsError,
     build_vggish,
     init_random,
     load_weights,
     postprocess,
     read_checkpoint,
 )
-from vocalab.features.vggish_reference import torchvggish_layout
-from vocalab.fetch import FetchError, fetch
+from vocalab.testing.vggish_reference import torchvggish_layout
+from vocalab.errors import FetchError, WeightsError
+from vocalab.fetch import fetch
 from vocalab.params import from_mapping
 
 SECTION = "embeddings.vggish"
@@ -185,7 +185,7 @@ def test_download_from_a_url_is_verified_and_cached(checkpoint, tmp_path, monkey
     (served / "weights.pth").write_bytes(b"no hash anywhere")
     with serve_directory(served) as (url, requested):
         extractor = make(init="pretrained", weights=f"{url}/{name}")
-        assert (tmp_path / "cache" / name).is_file()
+        assert (tmp_path / "cache" / "downloads" / name).is_file()
         again = make(init="pretrained", weights=f"{url}/{name}")
         assert requested == [f"/{name}"]  # the second run used the cache
         examples = examples_of(4)
@@ -193,7 +193,7 @@ def test_download_from_a_url_is_verified_and_cached(checkpoint, tmp_path, monkey
 
         with pytest.raises(FetchError, match="promises a hash starting deadbeef"):
             make(init="pretrained", weights=f"{url}/vggish-deadbeef.pth")
-        assert not (tmp_path / "cache" / "vggish-deadbeef.pth").exists()  # a bad download is not kept
+        assert not (tmp_path / "cache" / "downloads" / "vggish-deadbeef.pth").exists()  # a bad download is not kept
         with pytest.raises(FetchError, match="without a checksum"):
             make(init="pretrained", weights=f"{url}/weights.pth")
         with pytest.raises(FetchError, match="could not download .*vggish-00000000.pth"):
@@ -275,8 +275,9 @@ def test_batching_across_clips_equals_one_at_a_time():
         np.testing.assert_array_equal(out["logmel"], alone["logmel"])
 
 
-def test_pooling_before_the_relu_gives_the_textbook_order_bit_for_bit():
-    model = build_vggish()
+@pytest.mark.parametrize("conv", ["direct", "winograd"])
+def test_pooling_before_the_relu_gives_the_textbook_order_bit_for_bit(conv):
+    model = build_vggish(conv=conv)
     init_random(model, 0)
     x = torch.from_numpy(examples_of(1, 2))
     with torch.inference_mode():
@@ -285,8 +286,9 @@ def test_pooling_before_the_relu_gives_the_textbook_order_bit_for_bit():
             if spec == "pool":
                 y = nn.functional.max_pool2d(y, 2)
             else:
-                conv = model._winograd if spec[0] in WINOGRAD_CONVS else lambda name, z: getattr(model, name)(z)
-                y = torch.relu(conv(spec[0], y))
+                winograd = conv == "winograd" and spec[0] in WINOGRAD_CONVS
+                layer = model._winograd if winograd else lambda name, z: getattr(model, name)(z)
+                y = torch.relu(layer(spec[0], y))
         y = y.permute(0, 2, 3, 1).reshape(len(y), -1)
         expected = model.fc2(torch.relu(model.fc1_2(torch.relu(model.fc1_1(y)))))
         assert torch.equal(model(x), expected)
@@ -350,8 +352,14 @@ def test_cuda_matches_cpu():
 
 
 def test_config_is_frozen():
+    import dataclasses
+
     config = VGGishExtractorConfig()
-    assert replace(config, short_clips="drop").short_clips == "drop"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.short_clips = "drop"  # type: ignore[misc]
+    assert config.short_clips == "pad"
+    changed = replace(config, short_clips="drop")  # a changed copy is the way to vary it
+    assert changed.short_clips == "drop" and config.short_clips == "pad"
 
 
 # -- through the feature stores, training and evaluation -------------------------------

@@ -75,24 +75,27 @@ def test_refuses_filters_it_cannot_compute():
     x, weight, bias = _case(1, 3, 4, 4, 4)
     with pytest.raises(ValueError, match="input channels"):
         winograd.conv3x3(x, winograd.filter_transform(torch.zeros(4, 2, 3, 3)), bias)
+    with pytest.raises(ValueError, match="choose one of direct, winograd"):
+        vggish_model.build_vggish(conv="fft")
 
 
-def test_vggish_uses_it_on_cpu_float32_and_follows_new_weights(monkeypatch):
-    model = vggish_model.build_vggish()
+def test_vggish_uses_it_when_asked_on_cpu_float32_and_follows_new_weights():
+    model = vggish_model.build_vggish(conv="winograd")
     vggish_model.init_random(model, 0)
+    plain = vggish_model.build_vggish()  # conv: direct, the default
     examples = torch.randn(3, 96, 64, generator=torch.Generator().manual_seed(2))
     with torch.inference_mode():
+        plain.load_state_dict(model.state_dict())
         fast = model(examples)
         assert set(model._transformed) == set(vggish_model.WINOGRAD_CONVS)
-        monkeypatch.setattr(vggish_model, "WINOGRAD_CONVS", ())
-        direct = model(examples)
+        direct = plain(examples)
+        assert not plain._transformed  # the switch turns the kernel off
     np.testing.assert_allclose(fast.numpy(), direct.numpy(), rtol=0, atol=1e-5 * direct.abs().max().item())
-    monkeypatch.undo()
     vggish_model.init_random(model, 1)  # new weights: the transformed filters follow
     with torch.inference_mode():
         again = model(examples)
-        monkeypatch.setattr(vggish_model, "WINOGRAD_CONVS", ())
-        direct_again = model(examples)
+        plain.load_state_dict(model.state_dict())
+        direct_again = plain(examples)
     assert not np.allclose(again.numpy(), fast.numpy())
     np.testing.assert_allclose(again.numpy(), direct_again.numpy(), rtol=0,
                                atol=1e-5 * direct_again.abs().max().item())

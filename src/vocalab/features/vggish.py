@@ -22,13 +22,12 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 import numpy as np
 
 from vocalab.audio import mono_signal, resample, resampled_length
-from vocalab.errors import ParamsError
+from vocalab.errors import ParamsError, WeightsError
 from vocalab.features import vggish_frontend as frontend
 from vocalab.features.store import Output
 from vocalab.features.torch_runtime import TorchExtractor, preferred_workers, resolve_device
 from vocalab.features.vggish_model import (
     EMBEDDING_SIZE,
-    WeightsError,
     build_vggish,
     embedded_pca,
     init_random,
@@ -66,6 +65,7 @@ class VGGishExtractorConfig:
     device : str            ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``
     dtype : str             compute dtype: ``float32`` (faithful) or ``bfloat16`` (faster, ~1e-2 off)
     batch_examples : int    0.96 s examples per forward pass
+    conv : str              3x3 convolutions on CPU in float32: ``direct`` (torch's) or ``winograd`` (fewer products)
     frames_dtype : str      storage of frames (pooled statistics are float32)
     """
 
@@ -81,6 +81,7 @@ class VGGishExtractorConfig:
     device: str = "auto"
     dtype: Literal["float32", "bfloat16"] = "float32"
     batch_examples: int = bounded(32, ge=1, le=65536)
+    conv: Literal["direct", "winograd"] = "direct"
     frames_dtype: Literal["float16", "float32"] = "float32"
 
     def check(self, section: str) -> None:
@@ -123,7 +124,7 @@ class VGGishExtractor(TorchExtractor):
 
     def _load(self) -> None:
         config = self.config
-        model = build_vggish(post_relu=config.embedding == "post_relu")
+        model = build_vggish(post_relu=config.embedding == "post_relu", conv=config.conv)
         state: dict[str, Any] = {}
         if config.init == "random":
             init_random(model, config.seed)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vocalab.errors import VocalabError
+from vocalab.errors import WeightsError
 from vocalab.features import winograd
 
 if TYPE_CHECKING:
@@ -34,8 +34,9 @@ QUANTIZE_MAX = 2.0
 _CONVS = [("conv1", 1, 64), "pool", ("conv2", 64, 128), "pool", ("conv3_1", 128, 256), ("conv3_2", 256, 256),
           "pool", ("conv4_1", 256, 512), ("conv4_2", 512, 512), "pool"]
 _FCS = [("fc1_1", 512 * 6 * 4, 4096), ("fc1_2", 4096, 4096), ("fc2", 4096, EMBEDDING_SIZE)]
-#: the convolutions run by Winograd's algorithm on CPU in float32 (1.2x to 2.6x faster each, measured on
-#: 2 cores; conv1, with one input channel, has too little to multiply to gain from it)
+#: the convolutions that ``conv: winograd`` runs by Winograd's algorithm on CPU in float32 (conv1, with one
+#: input channel, has too little to multiply to gain from it); benchmarks/vggish_conv.py measures the choice
+CONV_ALGORITHMS = ("direct", "winograd")
 WINOGRAD_CONVS = ("conv2", "conv3_1", "conv3_2", "conv4_1", "conv4_2")
 
 #: checkpoint layer prefix -> our layer, for each known checkpoint format
@@ -56,12 +57,14 @@ PCA_KEYS = ("pca_eigen_vectors", "pca_means")
 _EMBEDDED_PCA_KEYS = ("pproc.pca_matrix", "pproc.pca_means")
 
 
-class WeightsError(VocalabError):
-    """VGGish weights or PCA parameters that cannot be used."""
+def build_vggish(*, post_relu: bool = False, conv: str = "direct") -> torch.nn.Module:
+    """VGGish with uninitialised weights: load a checkpoint or call :func:`init_random`.
 
-
-def build_vggish(*, post_relu: bool = False) -> torch.nn.Module:
-    """VGGish with uninitialised weights: load a checkpoint or call :func:`init_random`."""
+    ``conv`` is how the 3x3 convolutions run on CPU in float32: ``direct`` (torch's own
+    convolution) or ``winograd`` (:mod:`.winograd` for :data:`WINOGRAD_CONVS`).
+    """
+    if conv not in CONV_ALGORITHMS:
+        raise ValueError(f"conv = {conv!r}: choose one of {', '.join(CONV_ALGORITHMS)}")
     import torch
     from torch import nn
 
@@ -77,6 +80,7 @@ def build_vggish(*, post_relu: bool = False) -> torch.nn.Module:
             for name, n_in, n_out in _FCS:
                 self.add_module(name, nn.Linear(n_in, n_out))
             self.post_relu = post_relu
+            self.conv = conv
             self._transformed: dict[str, tuple[tuple[int, int], torch.Tensor]] = {}
 
         def _winograd(self, name: str, x: torch.Tensor) -> torch.Tensor:
@@ -93,7 +97,8 @@ def build_vggish(*, post_relu: bool = False) -> torch.nn.Module:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             # one input channel; channels-last (NHWC) convolutions run about 1.5x faster on CPU
             x = x[:, None].contiguous(memory_format=torch.channels_last)
-            fast = x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+            fast = (self.conv == "winograd" and x.device.type == "cpu" and x.dtype == torch.float32
+                    and not torch.is_autocast_enabled("cpu"))
             for spec, following in zip(_CONVS, _CONVS[1:] + ["end"]):
                 if spec == "pool":
                     # the ReLU of a convolution that pooling follows comes after the pooling: the same

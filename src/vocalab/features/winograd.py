@@ -1,21 +1,23 @@
 """3x3 convolutions with fewer multiplications: Winograd's minimal filtering F(4x4, 3x3).
 
-VGGish's wide 3x3 layers already run at the CPU's peak multiply-add rate as direct
-convolutions (about 210 GFLOP/s on 2 AVX2 cores), so the only way to run them faster
-is to do fewer multiplications. Winograd's algorithm (Lavin and Gray, "Fast Algorithms
-for Convolutional Neural Networks", CVPR 2016) computes each 4x4 block of outputs from
-the 6x6 block of inputs around it with 36 products per pair of channels instead of 144:
-the input blocks are transformed with additions and small integer multiples, the
-filters once, the 36 transformed positions are multiplied channel against channel as
-36 matrix products, and the products are transformed back the same way.
+VGGish's wide 3x3 layers run close to the CPU's peak multiply-add rate as direct
+convolutions, so the only way to run them faster is to do fewer multiplications. This is
+an opt-in kernel (``embeddings.vggish.conv: winograd``): whether it pays depends on the
+CPU and on what else runs on it, as ``benchmarks/vggish_conv.py`` measures.
 
-In float32 the result differs from the exact convolution by about 5e-6 of the output's
-largest magnitude, where a direct float32 convolution differs by about 1e-6 (measured on
-VGGish's layer sizes; tested). Examples are transformed in chunks sized so that each
-matrix product has enough rows to run at full speed and the transformed blocks stay in
-the CPU's cache (:func:`chunk_for`). The last chunk is padded, so every matrix product of
-a call has the same shape and an example's output does not depend on the examples that
-share its batch.
+Winograd's algorithm (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+Networks", CVPR 2016) computes each 4x4 block of outputs from the 6x6 block of inputs
+around it with 36 products per pair of channels instead of 144: the input blocks are
+transformed with additions and small integer multiples, the filters once, the 36
+transformed positions are multiplied channel against channel as 36 matrix products, and
+the products are transformed back the same way.
+
+In float32 the result stays within 1e-5 of the output's largest magnitude of the exact
+convolution (tested on VGGish's layer sizes against a float64 convolution). Examples are
+transformed in chunks sized so that each matrix product has enough rows to run at full
+speed and the transformed blocks stay in the CPU's cache (:func:`chunk_for`). The last
+chunk is padded, so every matrix product of a call has the same shape and an example's
+output does not depend on the examples that share its batch.
 """
 
 from __future__ import annotations
@@ -29,11 +31,10 @@ if TYPE_CHECKING:
 
 #: output block side: each block of 4x4 outputs is computed from a 6x6 block of inputs
 TILE = 4
-#: most rows of each matrix product (blocks of a chunk of examples); measured on VGGish's layers,
-#: 192 to 768 ran fastest (fewer leave the products short)
+#: most rows of each matrix product (blocks of a chunk of examples): fewer leave the products short
 ROWS = 768
 #: most floats per block position in a chunk's transformed inputs and products, rows x (in + out):
-#: measured, chunks past it spill from the CPU's cache and run 1.4 to 1.5 times slower
+#: larger chunks spill from the CPU's cache (how these were tuned: benchmarks/vggish_conv.py)
 FLOATS = 2 ** 19
 
 # F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2 and infinity: the filter transform G (6x3);
