@@ -10,7 +10,7 @@ from vocalab.features.store import FeatureStore
 from vocalab.manifest import read_manifest
 from vocalab.params import load_section, to_dict
 from vocalab.splits import SplitConfig, read_splits
-from vocalab.training import load_model
+from vocalab.training import load_model, load_unknown_speaker_models
 
 
 def main() -> None:
@@ -20,8 +20,9 @@ def main() -> None:
     models, info = load_model(args.model)
     manifest = read_manifest(args.manifest)
     splits = read_splits(args.splits, manifest)
+    unknown = load_unknown_speaker_models(args.model, info) if info.unknown_speaker_model else None
     metrics, predictions, confusion = evaluate(models, info, FeatureStore(args.features), manifest, splits,
-                                               to_dict(split_config))
+                                               to_dict(split_config), unknown)
     stage.write_json(args.metrics, headline(metrics))
     stage.write_json(args.details, metrics)
     args.predictions.parent.mkdir(parents=True, exist_ok=True)
@@ -32,8 +33,10 @@ def main() -> None:
         title=f"{info.feature_set} / {metrics['classifier']}: UAR {metrics['uar']:.3f}{spread} "
               f"on {metrics['n_test_speakers']} held-out speakers (chance {metrics['chance_uar']:.3f})",
     )
+    alone = (f"; a file of an unknown speaker: uar={metrics['unknown_speaker']['uar']:.3f}"
+             if "unknown_speaker" in metrics else "")
     print(f"evaluate: {info.feature_set} accuracy={metrics['accuracy']:.3f} uar={metrics['uar']:.3f}{spread} "
-          f"macro_f1={metrics['macro_f1']:.3f} (n_test={metrics['n_test']})")
+          f"macro_f1={metrics['macro_f1']:.3f} (n_test={metrics['n_test']}){alone}")
 
 
 if __name__ == "__main__":

@@ -89,20 +89,55 @@ def test_predict_a_folder_of_a_fused_set_and_the_cli(trained, tmp_path, capsys):
     assert capsys.readouterr().out.startswith("file,speaker,label,p_high,p_low")
 
 
-def test_a_file_of_a_speaker_heard_too_little_is_standardised_by_the_training_speakers(trained, tmp_path, capsys):
+def test_a_file_of_a_speaker_heard_too_little_goes_to_the_unknown_speaker_model(trained, tmp_path, capsys):
     root, store, manifest, splits = trained
     train(store, manifest, splits, TrainConfig(), tmp_path / "model")  # normalize: speaker
     test = manifest[manifest["utt_id"].isin(splits.loc[splits["split"] == "test", "utt_id"])]
     for _, row in test.iterrows():  # one file at a time, speaker unknown: no statistics of one sample
         table = predict([row["path"]], tmp_path / "model")
-        assert table["normalised_by"].tolist() == ["training speakers (speaker unknown)"]
+        assert table["normalised_by"].tolist() == ["unknown-speaker model (speaker unknown)"]
         assert table["label"].tolist() == [row["label"]]
     named = predict(test["path"].tolist()[:3], tmp_path / "model", speaker="ann")
-    assert set(named["normalised_by"]) == {"training speakers ('ann' has 3 of the 10 files needed)"}
+    assert set(named["normalised_by"]) == {"unknown-speaker model ('ann' has 3 of the 10 files needed)"}
     assert named["label"].tolist() == test["label"].tolist()[:3]
     assert main(["predict", str(test["path"].iloc[0]), "--model", str(tmp_path / "model"), "--csv",
                  "--speaker", "ann", "--min-speaker-files", "2"]) == 0
-    assert "training speakers ('ann' has 1 of the 2 files needed)" in capsys.readouterr().out
+    assert "unknown-speaker model ('ann' has 1 of the 2 files needed)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("settings", [{}, {"model": "logreg"}])
+def test_different_recordings_of_unknown_speakers_get_different_answers(trained, settings, tmp_path):
+    """Standardised by an average speaker, every new voice got the same probabilities; not any more."""
+    root, store, manifest, splits = trained
+    train(store, manifest, splits, from_mapping(TrainConfig, settings, section="train"), tmp_path / "model")
+    low = manifest[manifest["label"] == "low"]["path"].iloc[0]
+    high = manifest[manifest["label"] == "high"]["path"].iloc[-1]
+    table = predict([low, high], tmp_path / "model")
+    probabilities = table[["p_high", "p_low"]].to_numpy()
+    assert not np.allclose(probabilities[0], probabilities[1], atol=0.02)
+    if not settings:  # the default SVM on these tones: each recording gets its own label
+        assert table["label"].tolist() == ["low", "high"]
+
+
+def test_evaluate_reports_what_a_file_of_an_unknown_speaker_gets(trained, tmp_path):
+    from vocalab.training import load_unknown_speaker_models
+
+    root, store, manifest, splits = trained
+    train(store, manifest, splits, TrainConfig(), tmp_path / "model")
+    models, info = load_model(tmp_path / "model")
+    assert info.unknown_speaker_model
+    metrics, predictions, _ = evaluate(models, info, store, manifest, splits, None,
+                                       load_unknown_speaker_models(tmp_path / "model", info))
+    alone = metrics["unknown_speaker"]
+    assert alone["n_test"] == len(predictions) and 0.0 <= alone["uar"] <= 1.0 and "global" in alone["path"]
+    # a file predicted alone takes exactly this path: its label is the one counted here
+    test = manifest.set_index("utt_id").loc[predictions["utt_id"]]
+    singles = [predict([path], tmp_path / "model")["label"].iloc[0] for path in test["path"]]
+    from vocalab.metrics import uar
+
+    assert abs(uar(test["label"].tolist(), singles) - alone["uar"]) < 1e-4
+    train(store, manifest, splits, TrainConfig(normalize="global"), tmp_path / "global")
+    assert not load_model(tmp_path / "global")[1].unknown_speaker_model  # its own model serves every file
 
 
 def test_bad_speaker_grouping_is_named(trained, tmp_path, capsys):
@@ -116,9 +151,9 @@ def test_bad_speaker_grouping_is_named(trained, tmp_path, capsys):
     assert "finds no speaker in" in err and "s0_0.wav'" in err
     assert main(["predict", str(root / "audio"), "--model", model, "--speaker-pattern", "(?P<speaker>["]) == 2
     assert "not a valid regular expression" in capsys.readouterr().err
-    (tmp_path / "model" / "speaker_reference.npy").unlink()
+    (tmp_path / "model" / "unknown_speaker" / "model.skops").unlink()
     assert main(["predict", str(root / "audio" / "s0_0.wav"), "--model", model]) == 2
-    assert "speaker_reference.npy' is missing" in capsys.readouterr().err
+    assert "unknown_speaker/model.skops'. Train it with" in capsys.readouterr().err
 
 
 def test_unreadable_audio_and_missing_inputs_are_named(trained, tmp_path, capsys):

@@ -162,10 +162,11 @@ def test_train_on_a_store_of_functionals(toy, tmp_path):
 def test_speaker_normalisation_falls_back_to_global_where_speakers_are_unknown(toy, tmp_path):
     store, manifest, splits = toy
     info, _ = train(store, manifest, splits, TrainConfig(), tmp_path / "known")
-    assert info.train.normalize == "speaker" and (tmp_path / "known" / "speaker_reference.npy").is_file()
+    assert info.train.normalize == "speaker" and (tmp_path / "known" / "unknown_speaker" / "model.skops").is_file()
     unknown = manifest.assign(speaker_known=False)
     info, _ = train(store, unknown, splits, TrainConfig(), tmp_path / "unknown")
-    assert info.train.normalize == "global" and not (tmp_path / "unknown" / "speaker_reference.npy").exists()
+    assert info.train.normalize == "global" and not (tmp_path / "unknown" / "unknown_speaker").exists()
+    assert not info.unknown_speaker_model
     model, loaded = load_model(tmp_path / "unknown")
     metrics, _, _ = evaluate(model, loaded, store, unknown, splits)
     assert metrics["protocol"]["normalize"] == "global"

@@ -29,8 +29,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="the speaker of each file, from its name: a regex with a 'speaker' group, "
                           "e.g. '^(?P<speaker>\\d+)_'")
     predict.add_argument("--min-speaker-files", type=int, default=MIN_SPEAKER_FILES, metavar="N",
-                         help=f"a speaker with fewer files is standardised with the average training speaker's "
-                              f"statistics instead of their own (default {MIN_SPEAKER_FILES})")
+                         help=f"a speaker with fewer files is predicted by the model's unknown-speaker model (fitted "
+                              f"under global normalisation) instead of being standardised with their own "
+                              f"statistics (default {MIN_SPEAKER_FILES})")
     predict.add_argument("--strict", action="store_true",
                          help="exit 2 if any file gets no prediction (default: only if none does)")
     out = predict.add_mutually_exclusive_group()

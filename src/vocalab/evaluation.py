@@ -132,10 +132,34 @@ def training_record(info: ModelInfo) -> dict[str, Any]:
     return result
 
 
+def unknown_speaker_metrics(models: list[tuple[str, FittedModel]], info: ModelInfo, store: FeatureStore,
+                            manifest: pd.DataFrame, splits: pd.DataFrame) -> dict[str, Any]:
+    """What a single file of a speaker never heard gets: each fold's unknown-speaker model on its test speakers.
+
+    Such a file cannot be standardised with its speaker's statistics, so ``vocalab
+    predict`` gives it to the unknown-speaker model (global normalisation); these are that
+    path's metrics, on the same held-out speakers as the headline ones.
+    """
+    actual, predicted = [], []
+    for name, model in models:
+        test = split_data(store, manifest, fold_view(splits, name), "test", layer_pooling=info.train.layer_pooling,
+                          normalize="global", sequences=info.is_sequence)
+        actual += list(test.labels)
+        predicted += list(_predict(model, test, info.labels)[0])
+    result = classification_metrics(actual, predicted, info.labels)
+    return {**{key: result[key] for key in HEADLINE}, "n_test": len(actual),
+            "path": "vocalab predict of a file whose speaker has too few recordings: the same model fitted "
+                    "under global normalisation"}
+
+
 def evaluate(models: list[tuple[str, FittedModel]], info: ModelInfo, store: FeatureStore,
-             manifest: pd.DataFrame, splits: pd.DataFrame,
-             split_config: dict[str, Any] | None = None) -> tuple[dict[str, Any], pd.DataFrame, np.ndarray]:
+             manifest: pd.DataFrame, splits: pd.DataFrame, split_config: dict[str, Any] | None = None,
+             unknown_speaker_models: list[tuple[str, FittedModel]] | None = None,
+             ) -> tuple[dict[str, Any], pd.DataFrame, np.ndarray]:
     """Score each fold's model on its test (and validation) speakers.
+
+    With ``unknown_speaker_models`` (:func:`vocalab.training.load_unknown_speaker_models`),
+    the metrics also say what a file of an unknown speaker gets (``unknown_speaker``).
 
     Returns
     -------
@@ -174,6 +198,8 @@ def evaluate(models: list[tuple[str, FittedModel]], info: ModelInfo, store: Feat
             "per_fold": per_fold,
         }
     metrics.update(training_record(info))
+    if unknown_speaker_models:
+        metrics["unknown_speaker"] = unknown_speaker_metrics(unknown_speaker_models, info, store, manifest, splits)
     prov = provenance(store.meta, folds.test_ids)
     short = prov.pop("short_clips", None)
     metrics.update(prov)

@@ -115,6 +115,9 @@ class ModelInfo:
     features: StoreMeta
     folds: tuple[FoldInfo, ...]
     n_features: int
+    #: each fold also holds the same model fitted under global normalisation, for speakers it cannot
+    #: standardise (``train.normalize: speaker`` only): see :data:`vocalab.training.UNKNOWN_SPEAKER_DIR`
+    unknown_speaker_model: bool = False
 
     @property
     def labels(self) -> list[str]:
@@ -134,7 +137,7 @@ class ModelInfo:
                 "train": to_dict(self.train), "features": self.features.to_dict(),
                 "folds": [f.to_dict() for f in self.folds], "n_train": first.n_train,
                 "n_train_absent": first.n_train_absent, "n_train_speakers": first.n_train_speakers,
-                "n_features": self.n_features}
+                "n_features": self.n_features, "unknown_speaker_model": self.unknown_speaker_model}
 
     def write(self, model_dir: Path) -> None:
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -156,7 +159,8 @@ class ModelInfo:
         return cls(feature_set=_get(data, "feature_set", str, source), kind=kind,
                    classes=tuple(str(c) for c in _get(data, "classes", list, source)), train=train,
                    features=StoreMeta.from_dict(_get(data, "features", dict, source), source=f"{source} features"),
-                   folds=folds, n_features=_get(data, "n_features", int, source))
+                   folds=folds, n_features=_get(data, "n_features", int, source),
+                   unknown_speaker_model=_get(data, "unknown_speaker_model", bool, source, False))
 
     @classmethod
     def read(cls, model_dir: Path) -> ModelInfo:

@@ -16,8 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from vocalab.audio import VIDEO_EXTENSIONS
-from vocalab.datasets.base import AUDIO_EXTENSIONS
+from vocalab.datasets.base import SCANNED_EXTENSIONS
 from vocalab.errors import VocalabError
 from vocalab.features.compute import extract_files
 from vocalab.features.fusion import join_pooled
@@ -25,15 +24,15 @@ from vocalab.features.registry import writer_of
 from vocalab.features.store import StoreMeta, pool_layers
 from vocalab.manifest_build import inspect_file
 from vocalab.metrics import argmax_labels
-from vocalab.models.normalize import MIN_SPEAKER_FILES, standardise_groups
-from vocalab.models.persist import load_speaker_reference
-from vocalab.training import SplitData, fold_dir, load_model
+from vocalab.models.normalize import MIN_SPEAKER_FILES, own_statistics, speaker_standardise, \
+    speaker_standardise_frames
+from vocalab.training import SplitData, load_model, load_unknown_speaker_models
 
 
 def audio_files(inputs: Sequence[str | Path]) -> list[Path]:
     """Files given, and the audio files under folders given (sorted); unknown inputs are errors."""
     files: list[Path] = []
-    suffixes = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
+    suffixes = SCANNED_EXTENSIONS
     for item in map(Path, inputs):
         if item.is_dir():
             found = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
@@ -125,9 +124,10 @@ def predict(inputs: Sequence[str | Path], model_dir: str | Path, *, speaker: str
     ``speaker`` (all files one speaker) or ``speaker_pattern`` (a regex with a
     ``speaker`` group, searched in each file name); a speaker with fewer than
     ``min_speaker_files`` files, or a file of an unknown speaker (neither option), is
-    standardised with the average training speaker's statistics instead, and the
-    ``normalised_by`` column says which was used. Labels are the models' own
-    decisions, averaged over the folds of a ``speaker_kfold`` model.
+    predicted by the unknown-speaker model instead (the same model fitted under global
+    normalisation; its held-out UAR is ``unknown_speaker`` in the evaluate stage's details
+    file), and the ``normalised_by`` column says which was used. Labels are the models'
+    own decisions, averaged over the folds of a ``speaker_kfold`` model.
     """
     if min_speaker_files < 2:
         raise VocalabError(f"--min-speaker-files {min_speaker_files}: statistics need at least 2 files.")
@@ -158,22 +158,31 @@ def _predict_usable(models: list, info: Any, model_dir: Path, paths: list[Path],
     """Labels and probabilities of the files that have features."""
     names = [str(p) for p in paths]
     speakers = ["" if g is None else g for g in groups]
-    proba, scores, how = [], [], None
-    for name, model in models:
-        fold_values = values
-        if info.train.normalize == "speaker":
-            reference = load_speaker_reference(fold_dir(model_dir, name))
-            fold_values, how = standardise_groups(values, groups, reference, min_files=min_speaker_files)
-        data = SplitData(np.array([""] * len(paths)), names, speakers,
-                         features=None if info.is_sequence else fold_values,
-                         sequences=fold_values if info.is_sequence else None)
-        proba.append(model.predict_proba(data))
-        scores.append(model.decision_scores(data))
-    # each fold model's own decision scores, averaged: with one model, exactly its decision
-    table = pd.DataFrame({"file": names, "label": argmax_labels(np.mean(scores, axis=0), info.labels)})
-    mean_proba = np.mean(proba, axis=0)
+    how = None
+    if info.train.normalize == "speaker":
+        own, how = own_statistics(groups, min_files=min_speaker_files)
+    else:
+        own = np.ones(len(paths), dtype=bool)  # global: the model's own training statistics, for every file
+    scores = np.zeros((len(paths), len(info.labels)))
+    proba = np.zeros((len(paths), len(info.labels)))
+    for rows, fold_models, standardise in ((own, models, info.train.normalize == "speaker"), (~own, None, False)):
+        idx = np.flatnonzero(rows)
+        if not len(idx):
+            continue
+        part = [values[i] for i in idx] if info.is_sequence else values[idx]
+        if standardise:
+            keys = [speakers[i] for i in idx]
+            part = speaker_standardise_frames(part, keys) if info.is_sequence else speaker_standardise(part, keys)
+        if fold_models is None:
+            fold_models = load_unknown_speaker_models(model_dir, info)
+        data = SplitData(np.array([""] * len(idx)), [names[i] for i in idx], [speakers[i] for i in idx],
+                         features=None if info.is_sequence else part, sequences=part if info.is_sequence else None)
+        # each fold model's own decision scores, averaged: with one model, exactly its decision
+        scores[idx] = np.mean([model.decision_scores(data) for _, model in fold_models], axis=0)
+        proba[idx] = np.mean([model.predict_proba(data) for _, model in fold_models], axis=0)
+    table = pd.DataFrame({"file": names, "label": argmax_labels(scores, info.labels)})
     for k, label in enumerate(info.labels):
-        table[f"p_{label}"] = np.round(mean_proba[:, k], 4)
+        table[f"p_{label}"] = np.round(proba[:, k], 4)
     if how is not None:
         table["normalised_by"] = how
     return table

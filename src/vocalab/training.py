@@ -7,6 +7,13 @@ them. The best candidate is saved. Test speakers are never read here.
 
 Saved models load without running code: scikit-learn pipelines through skops
 with an allowlist of types, torch heads as ``weights_only`` state dicts.
+
+With ``train.normalize: speaker`` a model sees each speaker standardised by their own
+statistics, which a single recording of a new voice cannot give. So each fold also
+saves its chosen candidate fitted again under global normalisation (training
+statistics, as ``train.normalize: global``): the **unknown-speaker model** that
+``vocalab predict`` uses for files without enough recordings of their speaker, and whose
+UAR on held-out speakers ``evaluate`` reports, so users know what to expect from it.
 """
 
 from __future__ import annotations
@@ -25,8 +32,8 @@ from vocalab.metrics import uar
 from vocalab.models.classifiers import build_classifier, decision_scores, settle_calibration
 from vocalab.models.config import TrainConfig, search_grid, with_override
 from vocalab.manifest import speakers_known
-from vocalab.models.normalize import reference_speaker, speaker_standardise, speaker_standardise_frames
-from vocalab.models.persist import load_fold_model, save_fold_model, save_speaker_reference
+from vocalab.models.normalize import speaker_standardise, speaker_standardise_frames
+from vocalab.models.persist import load_fold_model, save_fold_model
 from vocalab.model_info import CandidateInfo, FoldInfo, ModelInfo
 from vocalab.splits import fold_index, fold_names, fold_view
 
@@ -41,6 +48,10 @@ class SplitData:
     features: np.ndarray | None = None  # [shape=(n, 2 * dim)] pooled models
     sequences: list[np.ndarray] | None = None  # [shape=(t_i, dim)] sequence models
     absent_utt_ids: list[str] = field(default_factory=list)  # in the split, but without frames in the store
+
+
+#: the folder, inside each fold's, of the model for speakers who cannot be standardised on their own
+UNKNOWN_SPEAKER_DIR = "unknown_speaker"
 
 
 def fold_dir(out_dir: Path, name: str) -> Path:
@@ -249,12 +260,13 @@ def effective_config(config: TrainConfig, manifest: pd.DataFrame) -> TrainConfig
     return config
 
 
-def fold_reference(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, name: str,
-                   config: TrainConfig) -> np.ndarray:
-    """The average training speaker of fold ``name`` (its features before normalisation)."""
-    raw = split_data(store, manifest, fold_view(splits, name), "train", layer_pooling=config.layer_pooling,
-                     normalize="global", sequences=config.is_sequence_model)
-    return reference_speaker(raw.sequences if config.is_sequence_model else raw.features, raw.speakers)
+def fit_unknown_speaker_model(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, name: str,
+                              config: TrainConfig, override: dict[str, Any], classes: list[str]) -> FittedModel:
+    """Fold ``name``'s chosen candidate fitted under global normalisation, on the same speakers."""
+    config = dataclasses.replace(with_override(config, override), normalize="global")
+    train_data, validation = fold_inputs(store, manifest, splits, name, config, classes)
+    data = joined(train_data, validation) if config.refits(len(validation.labels)) else train_data
+    return fit_candidate(config, data, validation, classes, _n_layers(store))[0]
 
 
 def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, config: TrainConfig,
@@ -279,7 +291,8 @@ def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, con
                                   classes, _n_layers(store))[0]
         save_fold_model(model, fold_dir(out_dir, name))
         if config.normalize == "speaker":  # for recordings of speakers too rarely heard for statistics
-            save_speaker_reference(fold_reference(store, manifest, splits, name, config), fold_dir(out_dir, name))
+            unknown = fit_unknown_speaker_model(store, manifest, splits, name, config, grid[chosen], classes)
+            save_fold_model(unknown, fold_dir(out_dir, name) / UNKNOWN_SPEAKER_DIR)
         curves += [{"fold": fold_index(name), **row} for row in rows]
         folds.append(FoldInfo(name=name, n_train=len(train_data.labels), n_validation=len(validation.labels),
                               n_train_absent=len(train_data.absent_utt_ids),
@@ -289,7 +302,7 @@ def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, con
     n_features = store.meta.dim if config.is_sequence_model else train_data.features.shape[1]
     info = ModelInfo(feature_set=store.meta.feature_set, kind="sequence" if config.is_sequence_model else "pooled",
                      classes=tuple(classes), train=config, features=store.meta, folds=tuple(folds),
-                     n_features=int(n_features))
+                     n_features=int(n_features), unknown_speaker_model=config.normalize == "speaker")
     info.write(out_dir)
     return info, curves_table(curves)
 
@@ -304,3 +317,16 @@ def load_model(model_dir: Path) -> tuple[list[tuple[str, FittedModel]], ModelInf
                                 info.labels)
         models.append((fold.name, FittedModel(model, info.kind, "cpu")))
     return models, info
+
+
+def load_unknown_speaker_models(model_dir: Path, info: ModelInfo) -> list[tuple[str, FittedModel]]:
+    """Each fold's unknown-speaker model (see the module docstring); an error naming the fix where there is none."""
+    if not info.unknown_speaker_model:
+        raise VocalabError(f"'{model_dir}' has no model for speakers it cannot standardise on their own: it was "
+                           f"trained before there was one. Retrain it with: dvc repro train")
+    models = []
+    for fold in info.folds:
+        folder = fold_dir(Path(model_dir), fold.name) / UNKNOWN_SPEAKER_DIR
+        model = load_fold_model(folder, info.kind, fold.chosen_candidate.architecture, info.labels)
+        models.append((fold.name, FittedModel(model, info.kind, "cpu")))
+    return models

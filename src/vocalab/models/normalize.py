@@ -67,55 +67,23 @@ def speaker_standardise_frames(sequences: Sequence[np.ndarray], speakers: Sequen
     return out
 
 
-def reference_speaker(values: np.ndarray | Sequence[np.ndarray], speakers: Sequence[str]) -> np.ndarray:
-    """The statistics of the average training speaker, ``[shape=(2, d)]``: mean, then std.
+def own_statistics(groups: Sequence[str | None], *, min_files: int) -> tuple[np.ndarray, list[str]]:
+    """Which new recordings can be standardised with their own speaker's statistics (``vocalab predict``).
 
-    Each speaker's own mean and std (of pooled rows, or of all their frames when
-    ``values`` is a list of frame sequences), averaged over the speakers. A file
-    from a speaker with too few recordings for statistics of their own is
-    standardised with these (see :func:`standardise_groups`).
-    """
-    speakers = np.asarray(speakers)
-    stats = []
-    for speaker in np.unique(speakers):
-        idx = np.flatnonzero(speakers == speaker)
-        if isinstance(values, np.ndarray):
-            rows = np.asarray(values[idx], dtype=np.float64)
-        else:
-            rows = np.concatenate([np.asarray(values[i], dtype=np.float64) for i in idx])
-        stats.append(_standardise(rows))
-    return np.stack([np.mean([m for m, _ in stats], axis=0), np.mean([s for _, s in stats], axis=0)])
+    A group of at least ``min_files`` recordings can, as held-out speakers are in
+    evaluation. A smaller group, or a recording of an unknown speaker (group ``None``),
+    would give statistics of one or two samples (every feature 0 or ±1): it is predicted
+    by the unknown-speaker model instead, fitted under global normalisation
+    (:func:`vocalab.training.fit_unknown_speaker_model`).
 
-
-def standardise_groups(values: np.ndarray | Sequence[np.ndarray], groups: Sequence[str | None],
-                       reference: np.ndarray, *, min_files: int) -> tuple[Any, list[str]]:
-    """Per-speaker standardisation of new recordings, grouped into speakers by the caller.
-
-    A group of at least ``min_files`` recordings is standardised with its own
-    statistics, as held-out speakers are in evaluation. A smaller group, or a
-    recording of an unknown speaker (group ``None``), would give statistics of
-    one or two samples (every feature 0 or ±1), so it is standardised with
-    ``reference``, the average training speaker's (:func:`reference_speaker`).
-
-    Returns the standardised values (as given: rows or frame sequences) and, per
-    recording, how it was standardised.
+    Returns the mask of recordings standardised on their own, and per recording how it is
+    normalised, in words.
     """
     keys = np.array(["" if g is None else str(g) for g in groups], dtype=object)
     counts = {k: int((keys == k).sum()) for k in set(keys)}
-    own = np.array([k != "" and counts[k] >= min_files for k in keys])
+    own = np.array([k != "" and counts[k] >= min_files for k in keys], dtype=bool)
     how = [f"speaker '{k}' ({counts[k]} files)" if o else
-           ("training speakers (speaker unknown)" if k == "" else
-            f"training speakers ('{k}' has {counts[k]} of the {min_files} files needed)") for k, o in zip(keys, own)]
-    mean, std = reference[0], np.where(reference[1] < _MIN_STD, 1.0, reference[1])
-    if isinstance(values, np.ndarray):
-        values = np.asarray(values, dtype=np.float64)
-        out = (values - mean) / std
-        if own.any():
-            out[own] = speaker_standardise(values[own], keys[own])
-        return out, how
-    out_frames = [((np.asarray(v, dtype=np.float64) - mean) / std).astype(np.float32) for v in values]
-    idx = np.flatnonzero(own)
-    if len(idx):
-        for i, frames in zip(idx, speaker_standardise_frames([values[i] for i in idx], keys[idx])):
-            out_frames[i] = frames
-    return out_frames, how
+           ("unknown-speaker model (speaker unknown)" if k == "" else
+            f"unknown-speaker model ('{k}' has {counts[k]} of the {min_files} files needed)")
+           for k, o in zip(keys, own)]
+    return own, how

@@ -166,24 +166,3 @@ def load_fold_model(folder: Path, kind: str, architecture: dict[str, Any] | None
         raise VocalabError(f"'{path}' predicts {learned}, but its model.json lists {classes}. "
                            f"Retrain: dvc repro train")
     return model
-
-
-REFERENCE_FILE = "speaker_reference.npy"
-
-
-def save_speaker_reference(reference: Any, folder: Path) -> None:
-    """The average training speaker's statistics (``train.normalize: speaker``), for ``vocalab predict``."""
-    import numpy as np
-
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / REFERENCE_FILE, np.asarray(reference, dtype=np.float64))
-
-
-def load_speaker_reference(folder: Path) -> Any:
-    import numpy as np
-
-    path = folder / REFERENCE_FILE
-    if not path.is_file():
-        raise VocalabError(f"'{path}' is missing: this model was trained before recordings of unknown speakers "
-                           f"could be normalised. Retrain it with: dvc repro train")
-    return np.load(path, allow_pickle=False)
