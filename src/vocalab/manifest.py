@@ -37,6 +37,8 @@ SILENT = "silent"
 NON_FINITE = "non_finite"
 TOO_SHORT = "too_short"
 DUPLICATE = "duplicate_utt_id"
+TRUNCATED = "truncated"
+CONFLICTING_LABELS = "conflicting_labels"
 
 #: shorter clips carry no prosody to speak of (and give one padded frame): rejected, not guessed at
 MIN_DURATION_S = 0.1

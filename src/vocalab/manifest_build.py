@@ -15,7 +15,7 @@ from vocalab.audio import audio_hash, read_info, sample_blocks
 from vocalab.datasets.base import Candidate
 from vocalab.errors import AudioError, ManifestError
 from vocalab.manifest_cache import FIELDS, ManifestCache
-from vocalab.manifest import (CORE_COLUMNS, DUPLICATE, EMPTY, MIN_DURATION_S, NON_FINITE, REJECT_COLUMNS, SILENT,
+from vocalab.manifest import (CONFLICTING_LABELS, CORE_COLUMNS, DUPLICATE, TRUNCATED, EMPTY, MIN_DURATION_S, NON_FINITE, REJECT_COLUMNS, SILENT,
                               TOO_SHORT, UNPARSEABLE, UNREADABLE, validate_manifest)
 
 
@@ -26,6 +26,34 @@ def _relative(path: Path, root: Path) -> str:
         return path.relative_to(Path(os.path.abspath(root))).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+def wav_truncation(path: Path) -> str | None:
+    """Why a WAV file holds fewer samples than its header promises, or None.
+
+    libsndfile reads such a file (an interrupted copy, a recorder that died) as a shorter
+    clip without a word; the manifest rejects it instead, so no clip is silently cut.
+    """
+    import struct
+
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+            return None
+        order = "<" if head[:4] == b"RIFF" else ">"
+        size = path.stat().st_size
+        while True:
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return None
+            name, length = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
+            if name == b"data":
+                available = size - handle.tell()
+                if length != 0xFFFFFFFF and length > available:  # 0xFFFFFFFF: a stream of unknown length
+                    return (f"'{path}' is truncated: its header promises {length:,} bytes of samples, the file "
+                            f"holds {available:,}. Copy it again, or re-encode what is left of it.")
+                return None
+            handle.seek(length + (length & 1), 1)
 
 
 def inspect_file(path: Path, known_hash: str | None = None) -> tuple[dict[str, Any] | None, tuple[str, str] | None]:
@@ -40,6 +68,10 @@ def inspect_file(path: Path, known_hash: str | None = None) -> tuple[dict[str, A
         return None, (UNREADABLE, str(err))
     if info.num_frames == 0:
         return None, (EMPTY, f"'{path}' has a valid header but 0 samples")
+    if path.suffix.lower() == ".wav":
+        truncated = wav_truncation(path)
+        if truncated:
+            return None, (TRUNCATED, truncated)
     try:
         peak = 0.0
         finite = True
@@ -140,6 +172,8 @@ def build_manifest(
             "utt_id": cand.utt_id, "path": rel, "dataset": dataset,
             "speaker": cand.speaker, "label": cand.label, **fields, **cand.extras,
         })
+    rows, conflicting = _without_conflicting_labels(rows)
+    rejects += conflicting
     manifest = pd.DataFrame(rows)
     rejects_df = pd.DataFrame(rejects, columns=REJECT_COLUMNS).sort_values("path", kind="stable").reset_index(drop=True)
     if manifest.empty:
@@ -156,6 +190,30 @@ def build_manifest(
     manifest = manifest.reset_index(drop=True)
     validate_manifest(manifest)
     return manifest, rejects_df
+
+
+def _without_conflicting_labels(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows whose audio (``audio_hash``) appears under another id with another label are rejected, every copy,
+    each naming the others: which label is right cannot be known, and the same recording on both sides of a
+    split would be scored against itself."""
+    labels: dict[str, set[str]] = {}
+    for row in rows:
+        labels.setdefault(row["audio_hash"], set()).add(str(row["label"]))
+    conflicting = {h for h, found in labels.items() if len(found) > 1}
+    if not conflicting:
+        return rows, []
+    copies: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["audio_hash"] in conflicting:
+            copies.setdefault(row["audio_hash"], []).append(row)
+    rejects = []
+    for row in (r for r in rows if r["audio_hash"] in conflicting):
+        others = ", ".join(f"'{o['path']}' ({o['utt_id']}, label {o['label']!r})" for o in copies[row["audio_hash"]]
+                           if o is not row)
+        rejects.append({"path": row["path"], "utt_id": row["utt_id"], "reason": CONFLICTING_LABELS,
+                        "detail": f"'{row['path']}' (label {row['label']!r}) holds the same audio as {others}. "
+                                  f"Keep one copy, with its right label."})
+    return [r for r in rows if r["audio_hash"] not in conflicting], rejects
 
 
 def merge_manifests(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -22,11 +22,11 @@ def two_corpora(tmp_path):
         for emotion in (1, 2, 3, 5, 6, 8):
             write_wav(ravdess / f"Actor_{actor:02d}" / f"03-01-{emotion:02d}-01-01-01-{actor:02d}.wav",
                       speech_like(actor * 10 + emotion, duration_s=0.4), 48000)
-    for speaker in ("OAF", "YAF"):
-        for word in ("back", "bath"):
-            for emotion in ("angry", "fear", "happy", "neutral", "ps"):
+    for s, speaker in enumerate(("OAF", "YAF")):
+        for w, word in enumerate(("back", "bath")):
+            for e, emotion in enumerate(("angry", "fear", "happy", "neutral", "ps")):
                 write_wav(tess / f"{speaker}_{emotion}" / f"{speaker}_{word}_{emotion}.wav",
-                          speech_like(len(word) + len(emotion), duration_s=0.4), 24414)
+                          speech_like(100 + 10 * s + 5 * w + e, duration_s=0.4), 24414)  # every file its own audio
     return ravdess, tess
 
 

@@ -10,6 +10,7 @@ runs at full size with init: random.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -31,7 +32,8 @@ COMPARE_STAGES = {"train@compare", "evaluate@compare"}
 SMILE_FUSED = {"fuse@egemaps+handcrafted", "train@egemaps+handcrafted", "evaluate@egemaps+handcrafted"}
 SETS = ["egemaps+handcrafted", "compare", "egemaps", "handcrafted", "logmel", "wav2vec2", "vggish",
         "handcrafted+wav2vec2"]
-ALL_STAGES = ({"download", "manifest", "split", "durations", "summary", "extract_opensmile"} | HANDCRAFTED_BRANCH
+ALL_STAGES = ({"check_params", "download", "manifest", "split", "durations", "summary", "extract_opensmile"}
+              | HANDCRAFTED_BRANCH
               | WAV2VEC2_BRANCH | VGGISH_STAGES | LOGMEL_STAGES | FUSED | EGEMAPS_STAGES | COMPARE_STAGES
               | SMILE_FUSED)
 TINY_MODEL = "models/tiny-wav2vec2"
@@ -118,7 +120,8 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     run(["git", "commit", "-qm", "baseline run"], root, env)
 
     output = dvc(project, "exp", "run", "-S", "features.n_mfcc=20")
-    assert stages_run(output) == HANDCRAFTED_BRANCH | FUSED | SMILE_FUSED | {"summary"}
+    # check_params reruns on any edit of params.yaml: it checks every section, in under a second
+    assert stages_run(output) == HANDCRAFTED_BRANCH | FUSED | SMILE_FUSED | {"summary", "check_params"}
     for cached in ("download", "manifest", "split", "durations", "extract_wav2vec2", "extract_vggish",
                    "extract_opensmile"):
         assert f"Stage '{cached}' didn't change, skipping" in output
@@ -139,11 +142,23 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
 
     # each extractor's params reach its own stage and no other (what follows reruns by DVC's hashes; that a
     # sibling store comes out byte-identical, so its branch is skipped, is tested on the extractors)
-    assert changed_stages(project, {"features.hop_length": 256}) == {"extract_handcrafted"}
-    assert changed_stages(project, {"embeddings.wav2vec2.layers": [1]}) == {"extract_wav2vec2"}
-    assert changed_stages(project, {"embeddings.vggish.embedding": "post_relu"}) == {"extract_vggish"}
-    assert changed_stages(project, {"opensmile.egemaps": "GeMAPSv01b"}) == {"extract_opensmile"}
-    assert changed_stages(project, {"train.svm.C": 10.0}) == {f"train@{name}" for name in SETS}
+    assert changed_stages(project, {"features.hop_length": 256}) == {"extract_handcrafted", "check_params"}
+    assert changed_stages(project, {"embeddings.wav2vec2.layers": [1]}) == {"extract_wav2vec2", "check_params"}
+    assert changed_stages(project, {"embeddings.vggish.embedding": "post_relu"}) == {"extract_vggish",
+                                                                                    "check_params"}
+    assert changed_stages(project, {"opensmile.egemaps": "GeMAPSv01b"}) == {"extract_opensmile", "check_params"}
+    assert changed_stages(project, {"train.svm.C": 10.0}) == {f"train@{name}" for name in SETS} | {"check_params"}
+
+    # a misspelled section changes no other stage, and is named instead of ignored
+    path = root / "params.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("\nfeatures:", "\nfeaturs:", 1))
+    try:
+        failed = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=root, env=env, capture_output=True,
+                                text=True, timeout=300)
+    finally:
+        path.write_text(text)
+    assert failed.returncode != 0 and "unknown params section 'featurs'" in failed.stdout + failed.stderr
 
     shown = dvc(project, "exp", "show", "--csv")
     header, *rows = [line.split(",") for line in shown.strip().splitlines()]

@@ -42,6 +42,12 @@ def _truncated(path):
     path.write_bytes(data[:60])  # a header that promises samples the file does not hold
 
 
+def _half_missing(path):
+    sf.write(path, speech_like(14, duration_s=2.0), RATE, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # a copy cut off halfway: libsndfile reads it as a 1 s clip
+
+
 def _wrong_extension(path):
     sf.write(path.with_suffix(".flac"), speech_like(2), RATE, format="FLAC")
     path.with_suffix(".flac").rename(path)  # FLAC bytes under a .wav name: decoded by content
@@ -52,7 +58,8 @@ FILES = {
     "empty file (0 bytes)": (_bytes(b""), "unreadable"),
     "text named .wav": (_bytes(b"this is not audio at all"), "unreadable"),
     "RIFF header only": (_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt "), "unreadable"),
-    "truncated data chunk (8 samples left)": (_truncated, "too_short"),
+    "truncated data chunk (8 samples left)": (_truncated, "truncated"),
+    "header promises twice the samples": (_half_missing, "truncated"),
     "valid header, 0 samples": (_write(np.zeros(0, np.float32)), "empty"),
     "digital silence": (_write(np.zeros(RATE, np.float32)), "silent"),
     "NaN samples": (_write(np.array([0.1, np.nan, 0.2] * 2000, np.float32), subtype="FLOAT"), "non_finite"),
@@ -117,6 +124,8 @@ PARAMS = {
     "fmax above Nyquist": (HandcraftedConfig, "features", {"fmax": 9000}, r"Nyquist"),
     "hop larger than the frame": (HandcraftedConfig, "features", {"hop_length": 4096}, r"larger than"),
     "fmin above fmax": (HandcraftedConfig, "features", {"fmin": 5000, "fmax": 4000}, r"'features\.fmin'"),
+    "n_fft too small for n_mels": (HandcraftedConfig, "features", {"n_fft": 64, "hop_length": 32, "n_mels": 128},
+                                   r"'features\.n_fft' = 64 and 'features\.n_mels' = 128: \d+ of the 128 mel filters"),
     "section given as a list": (HandcraftedConfig, "features", [1, 2], r"section 'features' must be a mapping"),
     "unknown openSMILE set": (OpenSmileConfig, "opensmile", {"egemaps": "eGeMAPSv9"}, r"'opensmile\.egemaps'"),
     "openSMILE rate too low": (OpenSmileConfig, "opensmile", {"sample_rate": 100}, r"'opensmile\.sample_rate'"),

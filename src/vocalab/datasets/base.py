@@ -9,8 +9,13 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
-#: Extensions read as audio; anything else under a corpus root is counted as "other".
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3"})
+from vocalab.audio import VIDEO_EXTENSIONS
+
+#: Extensions soundfile reads as audio
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"})
+#: Extensions a corpus scan hands to the manifest: audio, and containers whose audio track ffmpeg decodes
+#: (.m4a, .mp4, ...); each becomes a row or a reject with its reason. Anything else is counted as "other".
+SCANNED_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ def iter_audio_files(root: Path) -> Iterator[Path]:
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
             yield from iter_audio_files(Path(entry.path))
-        elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in AUDIO_EXTENSIONS:
+        elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in SCANNED_EXTENSIONS:
             yield Path(entry.path)
 
 
@@ -68,7 +73,7 @@ def count_other_files(root: Path) -> int:
         1
         for path in root.rglob("*")
         if path.is_file()
-        and path.suffix.lower() not in AUDIO_EXTENSIONS
+        and path.suffix.lower() not in SCANNED_EXTENSIONS
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
     )
 

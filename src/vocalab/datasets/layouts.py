@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from vocalab.datasets import crema_d, csv_table, emodb, folders, mesd, ravdess, savee, tess
-from vocalab.datasets.base import AUDIO_EXTENSIONS, Candidate, count_other_files
+from vocalab.datasets.base import SCANNED_EXTENSIONS, Candidate, count_other_files
 from vocalab.datasets.config import CorpusConfig, DataConfig
 from vocalab.datasets.local import CorpusIndex, check_index, read_index
 from vocalab.errors import ParamsError
@@ -136,7 +136,7 @@ def scan_corpora(config: DataConfig, raw: Path) -> list[ScannedCorpus]:
             n_other = count_other_files(folder)
         else:
             candidates = _in_index(candidates, index)
-            n_other = sum(1 for rel in index.files if Path(rel).suffix.lower() not in AUDIO_EXTENSIONS)
+            n_other = sum(1 for rel in index.files if Path(rel).suffix.lower() not in SCANNED_EXTENSIONS)
         scanned.append(ScannedCorpus(corpus.dataset, apply_label_map(candidates, config.label_map,
                                                                      dataset=corpus.dataset),
                                      n_other, index.hashes() if index is not None else None))

@@ -71,6 +71,15 @@ class HandcraftedConfig:
             raise ParamsError(
                 f"params key '{section}.fmin' = {self.fmin} must be below fmax ({fmax:g} Hz)."
             )
+        weights = mel_filterbank(sampling_rate=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels,
+                                 fmin=self.fmin, fmax=self.fmax)
+        empty = int((weights.max(axis=1) == 0).sum())
+        if empty:  # a band narrower than the FFT's bin spacing catches no bin: a feature that is always silent
+            raise ParamsError(
+                f"params keys '{section}.n_fft' = {self.n_fft} and '{section}.n_mels' = {self.n_mels}: {empty} of "
+                f"the {self.n_mels} mel filters fall between FFT bins ({self.sample_rate / self.n_fft:g} Hz apart) "
+                f"and would be all zeros. Raise n_fft or lower n_mels."
+            )
 
 
 def frame_energies(padded: np.ndarray, n_frames: int, n_fft: int, hop: int) -> np.ndarray:

@@ -1,0 +1,102 @@
+"""Inputs that used to be lost or changed without a word: each is now read, or rejected and counted."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.conftest import REPO_ROOT, speech_like, to_mp4, write_wav
+from vocalab.datasets.base import Candidate
+from vocalab.datasets.layouts import scan_corpus
+from vocalab.manifest_build import build_manifest
+
+RATE = 16000
+
+
+def test_aiff_and_m4a_files_are_read_not_counted_as_other(tmp_path):
+    root = tmp_path / "corpus"
+    for k, label in enumerate(("happy", "sad")):
+        (root / label).mkdir(parents=True)
+        sf.write(root / label / f"spk1_{label}.aiff", speech_like(10 + k), RATE, format="AIFF")
+        sf.write(root / label / f"spk2_{label}.aif", speech_like(20 + k), RATE, format="AIFF")
+        wav = write_wav(tmp_path / f"{label}.wav", speech_like(30 + k), RATE)
+        to_mp4(wav, root / label / f"spk3_{label}.m4a")
+    (root / "happy" / "notes.txt").write_text("not audio")
+    candidates = scan_corpus(root, layout="folders", dataset="f")
+    manifest, rejects = build_manifest(candidates, dataset="f", root=root, progress=False)
+    assert len(manifest) == 6 and rejects.empty
+    assert {p.rsplit(".", 1)[1] for p in manifest["path"]} == {"aiff", "aif", "m4a"}
+    from vocalab.datasets.base import count_other_files
+
+    assert count_other_files(root) == 1  # the text file, and only it
+
+
+@pytest.mark.parametrize("name", ["a.wav", "b.wav"])
+def test_the_same_audio_under_two_labels_is_rejected_naming_both(tmp_path, name):
+    audio = write_wav(tmp_path / "a.wav", speech_like(5), RATE)
+    shutil.copy(audio, tmp_path / "b.wav")
+    write_wav(tmp_path / "c.wav", speech_like(6), RATE)
+    candidates = [Candidate(tmp_path / "a.wav", "f_a", "s1", "happy"), Candidate(tmp_path / "b.wav", "f_b", "s2", "sad"),
+                  Candidate(tmp_path / "c.wav", "f_c", "s1", "sad")]
+    manifest, rejects = build_manifest(candidates, dataset="f", root=tmp_path, progress=False)
+    assert manifest["utt_id"].tolist() == ["f_c"]
+    assert set(rejects["reason"]) == {"conflicting_labels"} and len(rejects) == 2
+    detail = rejects.set_index("path").loc[name, "detail"]
+    other = "b.wav" if name == "a.wav" else "a.wav"
+    assert other in detail and "same audio" in detail and "\n" not in detail
+
+
+def test_the_same_audio_with_the_same_label_is_kept(tmp_path):
+    audio = write_wav(tmp_path / "a.wav", speech_like(5), RATE)
+    shutil.copy(audio, tmp_path / "b.wav")
+    candidates = [Candidate(tmp_path / "a.wav", "f_a", "s1", "happy"), Candidate(tmp_path / "b.wav", "f_b", "s1",
+                                                                                  "happy")]
+    manifest, rejects = build_manifest(candidates, dataset="f", root=tmp_path, progress=False)
+    assert len(manifest) == 2 and rejects.empty
+
+
+def _check(params_text: str, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(params_text)
+    return subprocess.run([sys.executable, str(REPO_ROOT / "stages/check_params.py"), "--params", str(params)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")})
+
+
+def test_a_misspelled_section_stops_the_params_check_stage(tmp_path):
+    """The one stage that depends on the whole params.yaml names a section no other stage reads."""
+    text = (REPO_ROOT / "params.yaml").read_text()
+    good = _check(text, tmp_path)
+    assert good.returncode == 0 and "sections valid" in good.stdout
+    for bad in (text.replace("\nfeatures:", "\nfeaturs:", 1),  # a typo, nothing else changed
+                text + "\nfeaturs:\n  n_mfcc: 40\n"):  # what 'dvc exp run -S +featurs.n_mfcc=40' writes
+        done = _check(bad, tmp_path)
+        assert done.returncode == 2 and "unknown params section 'featurs'" in done.stderr
+        assert "Did you mean 'features'" in done.stderr and "Traceback" not in done.stderr
+    done = _check(text.replace("  n_fft: 2048", "  n_fft: 64", 1).replace("  hop_length: 512", "  hop_length: 32"),
+                  tmp_path)
+    assert done.returncode == 2 and "mel filters fall between FFT bins" in done.stderr
+
+
+def test_the_params_check_stage_depends_on_the_whole_file():
+    import yaml
+
+    stage = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]["check_params"]
+    assert "params.yaml" in stage["deps"] and not stage.get("outs")
+
+
+def test_a_truncated_wav_is_named_in_one_line(tmp_path):
+    from vocalab.manifest_build import wav_truncation
+
+    path = write_wav(tmp_path / "cut.wav", speech_like(1, duration_s=1.0), RATE)
+    assert wav_truncation(path) is None
+    path.write_bytes(path.read_bytes()[:20000])
+    detail = wav_truncation(path)
+    assert "cut.wav' is truncated" in detail and "32,000 bytes" in detail and "19,956" in detail
+    assert np.isfinite(sf.info(str(path)).frames)  # libsndfile itself reads it as a shorter clip
