@@ -190,3 +190,37 @@ def test_a_feature_set_no_stage_makes_is_named_before_training(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "'train.feature_sets' lists 'egemap', which no stage of dvc.yaml extracts" in result.stderr
     assert "Did you mean 'egemaps'?" in result.stderr
+
+
+def test_a_stage_ends_when_the_process_that_started_it_is_killed(tmp_path):
+    """As DVC runs a stage (through a shell), and is then killed with SIGKILL: the stage stops too."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    script = tmp_path / "slow_stage.py"
+    script.write_text("import time\nfrom vocalab import stage\nstage.run(lambda: time.sleep(120))\n")
+    parent = subprocess.Popen(
+        [sys.executable, "-c", f"import subprocess, time; subprocess.Popen('{sys.executable} {script}', shell=True); "
+                               f"time.sleep(120)"],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")})
+    try:
+        deadline = time.monotonic() + 30
+        stage_process = None
+        while stage_process is None and time.monotonic() < deadline:
+            found = [p for p in psutil.Process(parent.pid).children(recursive=True)
+                     if str(script) in " ".join(p.cmdline()) and "python" in p.name()]
+            stage_process = found[0] if found else None
+            time.sleep(0.2)
+        assert stage_process is not None, "the stage did not start"
+        time.sleep(1.0)  # past its imports, inside the stage
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        stage_process.wait(timeout=10)  # psutil.TimeoutExpired if it lingers
+    finally:
+        for child in psutil.Process().children(recursive=True):
+            child.kill()

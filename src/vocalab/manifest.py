@@ -31,6 +31,7 @@ REJECT_COLUMNS = ["path", "utt_id", "reason", "detail"]
 
 # reasons a file is rejected, as written in the rejects table and counted in metrics
 UNPARSEABLE = "unparseable_name"
+LEFT_OUT = "left_out_by_label_map"
 UNREADABLE = "unreadable"
 EMPTY = "empty"
 SILENT = "silent"

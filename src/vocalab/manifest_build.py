@@ -15,8 +15,8 @@ from vocalab.audio import audio_hash, read_info, sample_blocks
 from vocalab.datasets.base import Candidate
 from vocalab.errors import AudioError, ManifestError
 from vocalab.manifest_cache import FIELDS, ManifestCache
-from vocalab.manifest import (CONFLICTING_LABELS, CORE_COLUMNS, DUPLICATE, TRUNCATED, EMPTY, MIN_DURATION_S, NON_FINITE, REJECT_COLUMNS, SILENT,
-                              TOO_SHORT, UNPARSEABLE, UNREADABLE, validate_manifest)
+from vocalab.manifest import (CONFLICTING_LABELS, CORE_COLUMNS, DUPLICATE, LEFT_OUT, TRUNCATED, EMPTY, MIN_DURATION_S, NON_FINITE, REJECT_COLUMNS, SILENT,
+                              TOO_SHORT, UNREADABLE, validate_manifest)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -153,7 +153,7 @@ def build_manifest(
     for cand in tqdm(candidates, desc="validate audio", unit="file", disable=not progress):
         rel = _relative(cand.path, root)
         if cand.reason is not None:
-            rejects.append({"path": rel, "utt_id": "", "reason": UNPARSEABLE, "detail": cand.reason})
+            rejects.append({"path": rel, "utt_id": "", "reason": cand.reject_as, "detail": cand.reason})
             continue
         if cand.utt_id is None or cand.speaker is None or cand.label is None:
             raise ManifestError(f"the corpus layout gave '{rel}' no utt_id, speaker or label and no reason.")
@@ -182,9 +182,10 @@ def build_manifest(
             reason = rejects_df["reason"].value_counts().index[0]
             example = rejects_df[rejects_df["reason"] == reason].iloc[0]
             common = f", {int((rejects_df['reason'] == reason).sum())} as {reason}, e.g. {example['detail']}"
+        where = "data.label_map" if set(rejects_df["reason"]) == {LEFT_OUT} else "data.path and data.layout"
         raise NoUsableAudio(
             f"no usable audio found for dataset '{dataset}' ({len(rejects)} file(s) rejected{common}). "
-            f"Check data.path and data.layout.", rejects_df)
+            f"Check {where}.", rejects_df)
     extras = [c for c in manifest.columns if c not in CORE_COLUMNS]
     manifest = manifest[CORE_COLUMNS + extras].sort_values("utt_id", kind="stable")
     manifest = manifest.reset_index(drop=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -97,7 +98,11 @@ class FoldInfo:
         if not 0 <= chosen < len(candidates):
             raise ModelInfoError(f"{source} chose candidate {chosen} of {len(candidates)}. "
                                  f"Retrain the model with 'dvc repro'.")
-        return cls(name=_get(data, "name", str, source), n_train=_get(data, "n_train", int, source),
+        name = _get(data, "name", str, source)
+        if not re.fullmatch(r"split(_\d{1,4})?", name):  # it names a folder: nothing path-like gets through
+            raise ModelInfoError(f"{source} has a fold named {name!r}; folds are 'split' or 'split_<n>'. "
+                                 f"Retrain the model with 'dvc repro'.")
+        return cls(name=name, n_train=_get(data, "n_train", int, source),
                    n_validation=_get(data, "n_validation", int, source),
                    n_train_absent=_get(data, "n_train_absent", int, source, 0),
                    n_train_speakers=_get(data, "n_train_speakers", int, source), chosen=chosen,

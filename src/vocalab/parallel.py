@@ -57,3 +57,50 @@ def die_with_parent() -> None:
         return
     if os.getppid() != parent:  # the parent died before the line above took effect
         os._exit(1)
+
+
+_SHELLS = frozenset({"sh", "dash", "bash", "zsh", "fish", "ksh", "mksh", "busybox"})
+
+
+def _stat(pid: int) -> tuple[str, int, str] | None:
+    """``(name, parent pid, start time)`` of a process from /proc, or None if it is gone."""
+    try:
+        text = open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace").read()
+    except OSError:
+        return None
+    name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+    return name, int(rest[1]), rest[19]
+
+
+def die_with_launcher(poll_s: float = 0.5) -> None:
+    """In a stage: exit when the program that launched it (``dvc``) dies, even by ``kill -9``.
+
+    DVC runs a stage through a shell (``$SHELL -c``), and a shell that does not ``exec``
+    the command outlives DVC, so the stage watches the nearest ancestor that is not a
+    shell, as well as its own parent (:func:`die_with_parent`). Its workers die with it.
+    Linux only; elsewhere a no-op.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import signal
+    import threading
+    import time
+
+    die_with_parent()
+    pid = os.getppid()
+    found = _stat(pid)
+    while found is not None and found[0] in _SHELLS and found[1] > 1:
+        pid = found[1]
+        found = _stat(pid)
+    if found is None or pid <= 1:
+        return
+    started = found[2]
+
+    def watch() -> None:
+        while True:
+            now = _stat(pid)
+            if now is None or now[2] != started:  # gone, or its pid taken by another process
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(poll_s)
+
+    threading.Thread(target=watch, name="vocalab-launcher-watch", daemon=True).start()

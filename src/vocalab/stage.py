@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vocalab.errors import VocalabError, report
+from vocalab.parallel import die_with_launcher
 
 
 def parse_args(description: str, *paths: str, names: tuple[str, ...] = ()) -> argparse.Namespace:
@@ -34,7 +35,12 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def run(main: Callable[[], None]) -> None:
-    """Run a stage; a VocalabError becomes one clear line on stderr and exit code 2."""
+    """Run a stage; a VocalabError becomes one clear line on stderr and exit code 2.
+
+    The stage ends when the process that started it (``dvc``) dies, even by ``kill -9``:
+    its workers end with it, so nothing is left working for a run nobody waits for.
+    """
+    die_with_launcher()
     try:
         main()
     except VocalabError as err:

@@ -278,6 +278,9 @@ def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, con
     """
     config = effective_config(config, manifest)
     classes = sorted(str(c) for c in set(manifest["label"]))
+    if len(classes) < 2:
+        raise VocalabError(f"the manifest holds one label ({classes[0]!r}), and a classifier needs at least two. "
+                           f"Check data.target, data.label_map and the corpus's layout (data.layout).")
     grid = search_grid(config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -313,10 +316,19 @@ def load_model(model_dir: Path) -> tuple[list[tuple[str, FittedModel]], ModelInf
     info = ModelInfo.read(model_dir)
     models = []
     for fold in info.folds:
-        model = load_fold_model(fold_dir(model_dir, fold.name), info.kind, fold.chosen_candidate.architecture,
-                                info.labels)
-        models.append((fold.name, FittedModel(model, info.kind, "cpu")))
+        folder = fold_dir(model_dir, fold.name)
+        model = load_fold_model(folder, info.kind, fold.chosen_candidate.architecture, info.labels)
+        models.append((fold.name, FittedModel(_checked_width(model, info, folder), info.kind, "cpu")))
     return models, info
+
+
+def _checked_width(model: Any, info: ModelInfo, folder: Path) -> Any:
+    """A pooled model whose input width is the one model.json records: a mismatch is named, never shifted."""
+    width = getattr(model, "n_features_in_", None)  # scikit-learn's own record of what it was fitted on
+    if info.kind == "pooled" and width is not None and int(width) != info.n_features:
+        raise VocalabError(f"'{folder}' holds a model fitted on {int(width)} features, but its model.json says "
+                           f"{info.n_features}. The folder is mixed up; retrain it with: dvc repro train")
+    return model
 
 
 def load_unknown_speaker_models(model_dir: Path, info: ModelInfo) -> list[tuple[str, FittedModel]]:
@@ -328,5 +340,5 @@ def load_unknown_speaker_models(model_dir: Path, info: ModelInfo) -> list[tuple[
     for fold in info.folds:
         folder = fold_dir(Path(model_dir), fold.name) / UNKNOWN_SPEAKER_DIR
         model = load_fold_model(folder, info.kind, fold.chosen_candidate.architecture, info.labels)
-        models.append((fold.name, FittedModel(model, info.kind, "cpu")))
+        models.append((fold.name, FittedModel(_checked_width(model, info, folder), info.kind, "cpu")))
     return models

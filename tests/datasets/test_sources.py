@@ -55,6 +55,7 @@ def test_ravdess_and_tess_merge_into_one_label_set(two_corpora, tmp_path, monkey
     assert manifest["speaker"].nunique() == 6 and manifest["speaker"].str.match(r"^(ravdess|tess)_").all()
     # calm is mapped to null: left out, and said so
     assert len(rejects) == 4 and rejects["detail"].str.contains("'calm' is mapped to null").all()
+    assert set(rejects["reason"]) == {"left_out_by_label_map"}  # not blamed on the layout
     splits = assign_splits(manifest, SplitConfig(test_fraction=0.34, validation_fraction=0.0))
     assert speaker_overlap(splits) is False
     assert set(splits.loc[splits["split"] == "test", "speaker"]) and set(splits["split"]) == {"train", "test"}

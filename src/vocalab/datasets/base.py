@@ -10,6 +10,7 @@ from typing import Callable, Iterator
 import pandas as pd
 
 from vocalab.audio import VIDEO_EXTENSIONS
+from vocalab.manifest import UNPARSEABLE
 
 #: Extensions soundfile reads as audio
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"})
@@ -32,6 +33,7 @@ class Candidate:
     label: str | None = None
     extras: dict[str, object] = field(default_factory=dict)
     reason: str | None = None
+    reject_as: str = UNPARSEABLE  # the rejects table's reason for a candidate with ``reason`` set
 
 
 def iter_audio_files(root: Path) -> Iterator[Path]:

@@ -9,6 +9,7 @@ from typing import Callable
 
 from vocalab.datasets import crema_d, csv_table, emodb, folders, mesd, ravdess, savee, tess
 from vocalab.datasets.base import SCANNED_EXTENSIONS, Candidate, count_other_files
+from vocalab.manifest import LEFT_OUT
 from vocalab.datasets.config import CorpusConfig, DataConfig
 from vocalab.datasets.local import CorpusIndex, check_index, read_index
 from vocalab.errors import ParamsError
@@ -92,7 +93,8 @@ def apply_label_map(candidates: list[Candidate], label_map: dict[str, str | None
         elif c.label in label_map:
             mapped = label_map[c.label]
             out.append(replace(c, label=mapped) if mapped is not None else
-                       replace(c, reason=f"label '{c.label}' is mapped to null in data.label_map (left out)"))
+                       replace(c, reason=f"label '{c.label}' is mapped to null in data.label_map (left out)",
+                               reject_as=LEFT_OUT))
         elif c.label in common:
             out.append(c)
         else:

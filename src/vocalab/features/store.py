@@ -243,6 +243,20 @@ def write_store(
     return checked
 
 
+def _load_array(path: Path, mmap_mode: Literal["r"] | None = None) -> np.ndarray:
+    """A numeric array from a ``.npy`` file; a pickled, object or damaged file is a FeatureStoreError naming it."""
+    try:
+        array = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:  # numpy's text would suggest allow_pickle: never pass it on
+        kind = "holds Python objects (pickled data), which vocalab never loads" if "pickle" in str(err) else \
+            f"is not a readable numpy array ({type(err).__name__})"
+        raise FeatureStoreError(f"'{path}' {kind}. Rebuild the store with 'dvc repro'.") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
+        raise FeatureStoreError(f"'{path}' holds {getattr(array, 'dtype', type(array).__name__)} values, not numbers. "
+                                f"Rebuild the store with 'dvc repro'.")
+    return array
+
+
 class FeatureStore:
     """Read access to a store written by :func:`write_store`."""
 
@@ -256,9 +270,9 @@ class FeatureStore:
             )
         self.meta = StoreMeta.read(self.root / "meta.json")
         self.utt_ids: list[str] = (self.root / "utt_ids.txt").read_text(encoding="utf-8").splitlines()
-        self.offsets = np.load(self.root / "offsets.npy")
-        self.pooled = np.load(self.root / "pooled.npy")
-        self.frames = np.load(self.root / "frames.npy", mmap_mode="r")
+        self.offsets = _load_array(self.root / "offsets.npy")
+        self.pooled = _load_array(self.root / "pooled.npy")
+        self.frames = _load_array(self.root / "frames.npy", mmap_mode="r")
         n = len(self.utt_ids)
         if (self.offsets.shape != (n + 1,) or self.pooled.shape != (n, len(self.meta.pooled_names))
                 or self.offsets[-1] != len(self.frames)):

@@ -148,11 +148,13 @@ def read_checkpoint(path: Any, key: str) -> dict[str, Any]:
         with torch.serialization.safe_globals(safe):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any failure to read it (unsafe, truncated, not a torch file) means the same
-        first_line = (str(err).strip().splitlines() or [""])[0]
+        # torch's own text advises weights_only=False: never pass that advice on
+        reason = ("it holds objects other than tensors, which could run code when loaded" if "weights_only" in str(err)
+                  else (str(err).strip().splitlines() or [""])[0])
         raise WeightsError(
             f"'{key}': {path} is not a PyTorch weights file that loads safely ({type(err).__name__}: "
-            f"{first_line}). Give a torchvggish-format .pth file."
-        ) from err
+            f"{reason}). Give a torchvggish-format .pth file."
+        ) from None
     if hasattr(state, "state_dict") and not isinstance(state, dict):
         raise WeightsError(f"'{key}': {path} holds a whole model object; save its state_dict() instead.")
     if not isinstance(state, dict):

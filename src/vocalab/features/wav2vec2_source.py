@@ -170,6 +170,14 @@ def _load_state_dict_file(path: str) -> dict[str, Any]:
     return state
 
 
+def _without_unsafe_advice(err: BaseException) -> str:
+    """An error's first line, unless it is torch's advice to load with ``weights_only=False``, never passed on."""
+    first = (str(err).strip().splitlines() or [""])[0]
+    if "weights_only" in str(err):
+        return f"{type(err).__name__}: the file holds objects other than tensors, which could run code when loaded"
+    return first
+
+
 def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int) -> Any:
     """A ``Wav2Vec2Model`` in eval mode: loaded from ``source``, or seeded random weights."""
     import torch
@@ -202,12 +210,20 @@ def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int) ->
     kwargs: dict[str, Any] = {"output_loading_info": True}
     if source.kind == "hub" and _offline():
         kwargs["local_files_only"] = True
+    import pickle
+
     try:
         model, info = Wav2Vec2Model.from_pretrained(source.location, **kwargs)
+    except pickle.UnpicklingError as err:  # a .bin that would run code: refused by weights_only loading
+        raise WeightsError(
+            f"init: pretrained, but the weights of {source.describe()} hold objects other than tensors, which "
+            f"could run code when loaded; vocalab refuses them. Use a model.safetensors file, or weights saved "
+            f"as a plain state dict."
+        ) from err
     except (OSError, ValueError, RuntimeError, SafetensorError) as err:
         raise WeightsError(
-            f"init: pretrained, but the weights of {source.describe()} could not be loaded ({err}). "
-            + _how_to_provide(source)
+            f"init: pretrained, but the weights of {source.describe()} could not be loaded "
+            f"({_without_unsafe_advice(err)}). " + _how_to_provide(source)
         ) from err
     missing = sorted(info.get("missing_keys") or [])
     mismatched = info.get("mismatched_keys") or []

@@ -1,0 +1,123 @@
+"""Faults that used to end in a traceback, or in advice to load unsafely: each is one line naming the file and the fix."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import speech_like, write_wav
+from vocalab.errors import FeatureStoreError, VocalabError, WeightsError
+from vocalab.features.store import FeatureStore, write_store
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("this must not run",))
+
+
+def _one_line(err: BaseException, *must: str) -> None:
+    message = str(err)
+    assert "\n" not in message and "allow_pickle" not in message and "weights_only=False" not in message
+    for text in must:
+        assert text in message, message
+
+
+@pytest.fixture
+def store(tmp_path):
+    write_store(tmp_path / "s", utt_ids=["a", "b"], total_frames=4, dim=2, dtype="float32",
+                frame_blocks=[(np.ones((4, 2), np.float32), np.array([2, 2]), np.ones((2, 4), np.float32))],
+                meta={"feature_set": "s", "feature_names": ["x", "y"]})
+    return tmp_path / "s"
+
+
+@pytest.mark.parametrize("name", ["pooled.npy", "offsets.npy", "frames.npy"])
+def test_a_pickled_or_object_array_in_a_store_is_refused(store, name):
+    np.save(store / name, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    with pytest.raises(FeatureStoreError) as caught:
+        FeatureStore(store)
+    _one_line(caught.value, f"{name}'", "pickled", "dvc repro")
+    (store / name).write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(FeatureStoreError) as caught:
+        FeatureStore(store)
+    _one_line(caught.value, f"{name}'", "not a readable numpy array")
+
+
+def test_a_wav2vec2_folder_whose_bin_would_run_code_is_refused(tiny_wav2vec2, tmp_path):
+    from vocalab.features.wav2vec2 import Wav2Vec2Extractor, Wav2Vec2ExtractorConfig
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_wav2vec2, folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"encoder.weight": _Evil()}))
+    with pytest.raises(WeightsError) as caught:
+        Wav2Vec2Extractor(Wav2Vec2ExtractorConfig(model=str(folder), init="pretrained"))
+    _one_line(caught.value, str(folder), "could run code")
+
+
+def test_vggish_weights_that_would_run_code_are_refused_without_unsafe_advice(tmp_path):
+    from vocalab.features.vggish_model import read_checkpoint
+
+    path = tmp_path / "vggish-00000000.pth"
+    path.write_bytes(pickle.dumps({"features.0.weight": _Evil()}))
+    with pytest.raises(WeightsError) as caught:
+        read_checkpoint(path, "embeddings.vggish.weights")
+    _one_line(caught.value, str(path), "loads safely")
+
+
+def _trained(tmp_path, labels):
+    from vocalab.features.extraction import extract_manifest
+    from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
+    from vocalab.models.config import TrainConfig
+    from vocalab.splits import SplitConfig, assign_splits
+    from vocalab.training import train
+
+    rows = []
+    for s in range(6):
+        for i in range(4):
+            path = write_wav(tmp_path / "audio" / f"s{s}_{i}.wav", speech_like(10 * s + i, duration_s=0.5), 16000)
+            rows.append({"utt_id": f"s{s}_{i}", "path": str(path), "speaker": f"s{s}", "label": labels[i % 2],
+                         "duration_s": 0.5})
+    manifest = pd.DataFrame(rows)
+    extract_manifest(manifest, HandcraftedExtractor(HandcraftedConfig(n_mfcc=8)), tmp_path / "store", workers=1,
+                     progress=False, cache_root=tmp_path / "cache")
+    splits = assign_splits(manifest, SplitConfig(seed=0))
+    return lambda out, **settings: train(FeatureStore(tmp_path / "store"), manifest, splits,
+                                         TrainConfig(**settings), out)
+
+
+def test_a_corpus_of_one_label_is_one_line(tmp_path):
+    fit = _trained(tmp_path, ["happy", "happy"])
+    with pytest.raises(VocalabError) as caught:
+        fit(tmp_path / "model")
+    _one_line(caught.value, "one label ('happy')", "data.target")
+
+
+def test_model_folders_are_checked_before_use(tmp_path):
+    from vocalab.model_info import ModelInfoError
+    from vocalab.training import load_model
+
+    fit = _trained(tmp_path, ["hi", "lo"])
+    fit(tmp_path / "a")
+    info = json.loads((tmp_path / "a" / "model.json").read_text())
+    info["folds"][0]["name"] = "../../etc"
+    (tmp_path / "a" / "model.json").write_text(json.dumps(info))
+    with pytest.raises(ModelInfoError) as caught:
+        load_model(tmp_path / "a")
+    _one_line(caught.value, "'../../etc'", "Retrain")
+
+    fit(tmp_path / "b")
+    fit(tmp_path / "c", normalize="global", layer_pooling="concat")
+    shutil.copy(tmp_path / "c" / "model.skops", tmp_path / "b" / "model.skops")  # same width: accepted
+    load_model(tmp_path / "b")
+    info = json.loads((tmp_path / "b" / "model.json").read_text())
+    info["n_features"] += 3  # a model.json of another set
+    (tmp_path / "b" / "model.json").write_text(json.dumps(info))
+    with pytest.raises(VocalabError) as caught:
+        load_model(tmp_path / "b")
+    _one_line(caught.value, "fitted on 20 features", f"says {info['n_features']}")
