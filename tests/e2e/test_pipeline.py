@@ -39,7 +39,8 @@ ALL_STAGES = ({"check_params", "download", "manifest", "split", "durations", "su
 TINY_MODEL = "models/tiny-wav2vec2"
 # the README's command for reviewing experiments: what changed, headline UAR only
 EXP_SHOW = ["--only-changed", "--drop",
-            "Created|data/.*|src/.*|stages/.*|metrics/predictions|.*:(uar_std|macro_f1|accuracy|n_test|n_features)"]
+            "Created|data/.*|src/.*|stages/.*|params[.]yaml$|metrics/predictions"
+            "|.*:(uar_std|macro_f1|accuracy|n_test|n_features)"]
 
 
 @pytest.fixture(scope="module")
