@@ -197,7 +197,13 @@ def test_a_folder_with_unusable_files_predicts_the_rest_and_says_why(trained, tm
     (folder / "broken.wav").write_bytes(b"RIFF not really audio")
     write_wav(folder / "zeros.wav", np.zeros(16000, np.float32), 16000)
     write_wav(folder / "blip.wav", tone(440, duration_s=0.01), 16000)
+    (folder / "notes.txt").write_text("not audio")
+    (folder / "loop.wav").symlink_to(folder / "loop.wav")  # a link to itself
+    (folder / "gone.wav").symlink_to(folder / "missing.wav")
     table = predict([folder], tmp_path / "model").set_index("file")
+    assert table.loc[str(folder / "notes.txt"), "problem"].startswith("unsupported: ")
+    for name in ("loop.wav", "gone.wav"):
+        assert "broken link or a link loop" in table.loc[str(folder / name), "problem"]
     assert table.loc[str(good), "label"] == manifest["label"].iloc[1] and table.loc[str(good), "problem"] == ""
     assert table.loc[str(folder / "broken.wav"), "problem"].startswith("unreadable")
     assert table.loc[str(folder / "zeros.wav"), "problem"].startswith("silent")
@@ -206,5 +212,5 @@ def test_a_folder_with_unusable_files_predicts_the_rest_and_says_why(trained, tm
     model = str(tmp_path / "model")
     assert main(["predict", str(folder), "--model", model]) == 0
     out, err = capsys.readouterr()
-    assert "good.wav" in out and "zeros.wav" not in out and err.count("predict: no prediction for") == 3
+    assert "good.wav" in out and "zeros.wav" not in out and err.count("predict: no prediction for") == 6
     assert main(["predict", str(folder), "--model", model, "--strict"]) == 2

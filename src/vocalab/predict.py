@@ -29,21 +29,34 @@ from vocalab.models.normalize import MIN_SPEAKER_FILES, own_statistics, speaker_
 from vocalab.training import SplitData, load_model, load_unknown_speaker_models
 
 
-def audio_files(inputs: Sequence[str | Path]) -> list[Path]:
-    """Files given, and the audio files under folders given (sorted); unknown inputs are errors."""
+def audio_files(inputs: Sequence[str | Path]) -> tuple[list[Path], dict[Path, str]]:
+    """Files given, and the audio files under folders given (sorted); and every other entry found, with why
+    it is not predicted (an unsupported type, a broken link or a link loop). Unknown inputs are errors."""
     files: list[Path] = []
-    suffixes = SCANNED_EXTENSIONS
+    skipped: dict[Path, str] = {}
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+            found = []
+            for path in sorted(item.rglob("*")):
+                if path.is_dir():
+                    continue
+                if not path.is_file():  # a link to nothing, a link loop, a pipe or a socket
+                    kind = "a broken link or a link loop" if path.is_symlink() else "not a regular file"
+                    skipped[path] = f"unreadable: '{path}' is {kind}"
+                elif path.suffix.lower() in SCANNED_EXTENSIONS:
+                    found.append(path)
+                elif not path.name.startswith("."):
+                    skipped[path] = (f"unsupported: '{path}' is not audio vocalab reads "
+                                     f"({', '.join(sorted(SCANNED_EXTENSIONS))})")
             if not found:
-                raise VocalabError(f"folder '{item}' holds no audio files ({', '.join(sorted(suffixes))}).")
+                raise VocalabError(f"folder '{item}' holds no audio files ({', '.join(sorted(SCANNED_EXTENSIONS))}"
+                                   f"{f'; {len(skipped)} other entries' if skipped else ''}).")
             files += found
         elif item.is_file():
             files.append(item)
         else:
             raise VocalabError(f"'{item}' does not exist. Give an audio file or a folder of them.")
-    return files
+    return files, skipped
 
 
 def extractor_for(meta: StoreMeta) -> Any:
@@ -132,9 +145,12 @@ def predict(inputs: Sequence[str | Path], model_dir: str | Path, *, speaker: str
     if min_speaker_files < 2:
         raise VocalabError(f"--min-speaker-files {min_speaker_files}: statistics need at least 2 files.")
     models, info = load_model(Path(model_dir))
-    paths = audio_files(inputs)
+    paths, skipped = audio_files(inputs)
     groups_of = dict(zip(paths, speaker_groups(paths, speaker, speaker_pattern)))
     usable, problems = usable_files(paths)
+    problems.update(skipped)
+    paths = [*paths, *skipped]  # the entries not predicted come after the files, each with its reason
+    groups_of.update(dict.fromkeys(skipped))
     labels = info.labels
     rows = pd.DataFrame({"file": [str(p) for p in paths],
                          "speaker": ["" if groups_of[p] is None else groups_of[p] for p in paths]})
