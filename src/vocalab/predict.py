@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from vocalab.datasets.base import SCANNED_EXTENSIONS
-from vocalab.errors import VocalabError
+from vocalab.errors import ParamsError, VocalabError
 from vocalab.features.compute import extract_files
 from vocalab.features.fusion import join_pooled
 from vocalab.features.registry import writer_of
@@ -59,25 +59,35 @@ def audio_files(inputs: Sequence[str | Path]) -> tuple[list[Path], dict[Path, st
     return files, skipped
 
 
-def extractor_for(meta: StoreMeta) -> Any:
-    """The extractor that wrote a store with this ``meta``, rebuilt from the params it recorded."""
-    return writer_of(meta.feature_set).from_params(meta.params)
+def extractor_for(meta: StoreMeta, source: str = "the model's model.json") -> Any:
+    """The extractor that wrote a store with this ``meta``, rebuilt from the params it recorded.
+
+    Those params are the model's, not params.yaml's: invalid ones mean the model folder was
+    edited or damaged, and the error says so.
+    """
+    spec = writer_of(meta.feature_set)
+    try:
+        return spec.from_params(meta.params)
+    except ParamsError as err:
+        reason = str(err).split(" Fix it in params.yaml")[0]
+        raise VocalabError(f"{source} records {spec.section} params that are not valid ({reason}): the file was "
+                           f"edited or is damaged, params.yaml is not involved. Retrain: dvc repro train") from None
 
 
 def _features(meta: StoreMeta, paths: list[Path], layer_pooling: str, sequences: bool,
-              cache: dict[str, Any]) -> tuple[Any, np.ndarray]:
+              cache: dict[str, Any], source: str = "the model's model.json") -> tuple[Any, np.ndarray]:
     """Pooled rows or frame sequences of ``paths``, as the store held them, and which files have any.
 
     A file the extractor gives no frames (too short for it) has a row of zeros and
     ``False`` in the returned mask; it gets no prediction.
     """
     if meta.is_fused:
-        parts = [_features(part, paths, layer_pooling, False, cache) for part in meta.components]
+        parts = [_features(part, paths, layer_pooling, False, cache, source) for part in meta.components]
         values = join_pooled([p.astype(np.float32).astype(np.float64) for p, _ in parts], list(meta.components))
         return values, np.logical_and.reduce([ok for _, ok in parts])
     key = repr((meta.feature_set, meta.params))
     if key not in cache:
-        cache[key] = extract_files(extractor_for(meta), [str(p) for p in paths])[meta.feature_set]
+        cache[key] = extract_files(extractor_for(meta, source), [str(p) for p in paths])[meta.feature_set]
     frames, lengths, pooled = cache[key]
     ok = np.asarray(lengths) > 0
     if sequences:
@@ -155,7 +165,8 @@ def predict(inputs: Sequence[str | Path], model_dir: str | Path, *, speaker: str
     rows = pd.DataFrame({"file": [str(p) for p in paths],
                          "speaker": ["" if groups_of[p] is None else groups_of[p] for p in paths]})
     if usable:
-        values, ok = _features(info.features, usable, info.train.layer_pooling, info.is_sequence, {})
+        values, ok = _features(info.features, usable, info.train.layer_pooling, info.is_sequence, {},
+                               f"'{Path(model_dir) / 'model.json'}'")
         for path in (p for p, good in zip(usable, ok) if not good):
             problems[path] = f"no_features: {info.features.feature_set} gives no features for '{path}' " \
                              f"(too short for this extractor)"

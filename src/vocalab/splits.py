@@ -139,6 +139,20 @@ def fold_view(splits: pd.DataFrame, name: str) -> pd.DataFrame:
     return pd.DataFrame({"utt_id": splits["utt_id"], "speaker": splits["speaker"], "split": splits[name]})
 
 
+def _check_speakers(manifest: pd.DataFrame) -> None:
+    """Speakers and labels that no speaker-independent split can use point at the corpus's reading, not the split."""
+    speakers = manifest["speaker"].nunique()
+    per_label = manifest.groupby("label")["speaker"].nunique()
+    fix = "Check data.layout, and for layout folders data.folders.speaker_regex (the speaker in a file name)."
+    if speakers == 1:
+        raise ManifestError(f"the manifest names one speaker ({manifest['speaker'].iloc[0]!r}) for all "
+                            f"{len(manifest)} files, so no speaker can be held out. {fix}")
+    if len(per_label) > 2 and (per_label == 1).all() and speakers == len(per_label):
+        raise ManifestError(f"each of the {len(per_label)} labels is spoken by one speaker of its own (e.g. "
+                            f"{per_label.index[0]!r}): the class folders look like speaker folders, and a "
+                            f"speaker-independent split can test no label it trained on. {fix}")
+
+
 def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
     """Return a table ``utt_id, speaker, split`` in manifest order.
 
@@ -162,8 +176,10 @@ def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
                           "(data.csv.speaker_column is null). Use split.strategy: given (the table's own split) "
                           "or random; both are reported as speaker_overlap: true.")
     elif config.strategy == "speaker_kfold":
+        _check_speakers(manifest)
         return _speaker_folds(manifest, config, _speaker_order(manifest, rng))
     elif config.strategy == "speaker":
+        _check_speakers(manifest)
         order = _speaker_order(manifest, rng)
         n_test, n_val = _split_sizes(len(order), config, "speaker")
         test, val = set(order[:n_test]), set(order[n_test:n_test + n_val])

@@ -100,3 +100,50 @@ def test_a_truncated_wav_is_named_in_one_line(tmp_path):
     detail = wav_truncation(path)
     assert "cut.wav' is truncated" in detail and "32,000 bytes" in detail and "19,956" in detail
     assert np.isfinite(sf.info(str(path)).frames)  # libsndfile itself reads it as a shorter clip
+
+
+def test_link_loops_under_a_local_corpus_are_counted_as_skipped(tmp_path):
+    """A link that leads back to itself (directly or through others) is counted, never a traceback."""
+    import json
+
+    corpus = tmp_path / "corpus" / "Actor_01"
+    for emotion in (1, 3):
+        write_wav(corpus / f"03-01-0{emotion}-01-01-01-01.wav", speech_like(emotion), RATE)
+    (corpus / "self.wav").symlink_to("self.wav")
+    (corpus / "b").symlink_to("c")
+    (corpus / "c").symlink_to("b")
+    (corpus / "up").symlink_to("..")
+    text = (REPO_ROOT / "params.yaml").read_text().replace("  source: synthetic ", "  source: local     ", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "VOCALAB_CACHE": str(tmp_path / "cache")}
+    for args in (["download.py", "--out", "data/raw"],
+                 ["manifest.py", "--raw", "data/raw", "--out", "data/m.csv", "--rejects", "data/r.csv",
+                  "--metrics", "data/m.json"]):
+        done = subprocess.run([sys.executable, str(REPO_ROOT / "stages" / args[0]), *args[1:]], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    counts = json.loads((tmp_path / "data/m.json").read_text())
+    assert counts["n_utterances"] == 2 and counts["skipped_by_reason"] == {"link_loop": 3, "linked_folder": 1}
+    assert counts["n_audio_files"] + counts["n_other_files"] + counts["n_skipped"] == 6  # every entry on disk
+
+
+def _manifest(rows):
+    import pandas as pd
+
+    return pd.DataFrame([{"utt_id": f"u{i}", "speaker": s, "label": label} for i, (s, label) in enumerate(rows)])
+
+
+def test_speaker_folders_read_as_classes_are_named_not_blamed_on_the_split():
+    from vocalab.errors import ManifestError
+    from vocalab.splits import SplitConfig, assign_splits
+
+    actors_as_labels = _manifest([(f"f_{a:02d}", f"Actor_{a:02d}") for a in range(1, 9) for _ in range(3)])
+    with pytest.raises(ManifestError, match=r"each of the 8 labels is spoken by one speaker.*speaker_regex"):
+        assign_splits(actors_as_labels, SplitConfig())
+    one_speaker = _manifest([("f_03", label) for label in ("happy", "sad") for _ in range(5)])
+    for strategy in ("speaker", "speaker_kfold"):
+        with pytest.raises(ManifestError, match=r"one speaker \('f_03'\) for all 10 files.*data\.layout"):
+            assign_splits(one_speaker, SplitConfig(strategy=strategy))
+    # a pathology corpus: every speaker has one label, but a label has many speakers; that splits fine
+    pathology = _manifest([(f"s{s}", "healthy" if s % 2 else "dysarthric") for s in range(8) for _ in range(3)])
+    assert set(assign_splits(pathology, SplitConfig())["split"]) == {"train", "validation", "test"}

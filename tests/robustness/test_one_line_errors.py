@@ -121,3 +121,18 @@ def test_model_folders_are_checked_before_use(tmp_path):
     with pytest.raises(VocalabError) as caught:
         load_model(tmp_path / "b")
     _one_line(caught.value, "fitted on 20 features", f"says {info['n_features']}")
+
+
+def test_tampered_extractor_params_in_model_json_are_blamed_on_the_model(tmp_path):
+    from vocalab.predict import predict
+
+    fit = _trained(tmp_path, ["hi", "lo"])
+    fit(tmp_path / "m")
+    info = json.loads((tmp_path / "m" / "model.json").read_text())
+    info["features"]["params"]["n_mfcc"] = -3
+    (tmp_path / "m" / "model.json").write_text(json.dumps(info))
+    with pytest.raises(VocalabError) as caught:
+        predict([tmp_path / "audio" / "s0_0.wav"], tmp_path / "m")
+    _one_line(caught.value, "model.json' records features params that are not valid", "params.yaml is not involved",
+              "Retrain")
+    assert "Fix it in params.yaml" not in str(caught.value)

@@ -50,8 +50,16 @@ def iter_audio_files(root: Path) -> Iterator[Path]:
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
             yield from iter_audio_files(Path(entry.path))
-        elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in SCANNED_EXTENSIONS:
+        elif os.path.splitext(entry.name)[1].lower() in SCANNED_EXTENSIONS and _is_file(entry):
             yield Path(entry.path)
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    """Whether an entry is a file, through links; a link loop is not (the corpus index counts it as skipped)."""
+    try:
+        return entry.is_file()
+    except OSError:  # ELOOP
+        return False
 
 
 #: written with a local corpus's index in data/raw: what was under the corpus root but left out, and why

@@ -16,6 +16,7 @@ an error asking for ``dvc repro``, never a manifest of files DVC did not see.
 from __future__ import annotations
 
 import json
+import errno
 import os
 import stat
 from dataclasses import dataclass
@@ -134,6 +135,12 @@ def _scan(source: Path) -> tuple[dict[str, tuple[int, int]], list[tuple[str, str
                     except FileNotFoundError:
                         skipped.append((rel, "broken_link", f"a link to '{os.readlink(entry.path)}', which does "
                                                             f"not exist"))
+                        continue
+                    except OSError as err:  # ELOOP: a link that leads back to itself, through any number of links
+                        if err.errno != errno.ELOOP:
+                            raise
+                        skipped.append((rel, "link_loop", f"a link to '{os.readlink(entry.path)}' that leads back "
+                                                          f"to itself"))
                         continue
                     if stat.S_ISDIR(info.st_mode):
                         skipped.append((rel, "linked_folder", "links to folders are not followed: copy or move "
