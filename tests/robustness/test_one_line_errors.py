@@ -136,3 +136,73 @@ def test_tampered_extractor_params_in_model_json_are_blamed_on_the_model(tmp_pat
     _one_line(caught.value, "model.json' records features params that are not valid", "params.yaml is not involved",
               "Retrain")
     assert "Fix it in params.yaml" not in str(caught.value)
+
+
+def _clips(tmp_path, n=6):
+    rows = [{"utt_id": f"u{i}", "path": str(write_wav(tmp_path / "audio" / f"u{i}.wav", speech_like(i), 16000)),
+             "duration_s": 1.5} for i in range(n)]
+    return pd.DataFrame(rows)
+
+
+def test_a_feature_cache_removed_mid_run_is_made_again(tmp_path):
+    from vocalab.features.extraction import extract_manifest
+    from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
+
+    class Forgetful(HandcraftedExtractor):
+        """Deletes the whole cache while the run goes on, as a user clearing space would."""
+
+        seen = 0
+
+        def extract(self, samples, sampling_rate):
+            Forgetful.seen += 1
+            if Forgetful.seen == 3:
+                shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+            return super().extract(samples, sampling_rate)
+
+    manifest = _clips(tmp_path)
+    Forgetful.name = "handcrafted"
+    extract_manifest(manifest, Forgetful(HandcraftedConfig()), tmp_path / "a", workers=1, shard_size=2,
+                     cache_root=tmp_path / "cache", progress=False)
+    extract_manifest(manifest, HandcraftedExtractor(HandcraftedConfig()), tmp_path / "b", workers=1,
+                     cache_root=tmp_path / "clean", progress=False)
+    for name in ("frames.npy", "pooled.npy", "offsets.npy"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_a_full_disk_while_writing_the_cache_or_a_store_is_one_line_and_leaves_no_tmp(tmp_path, monkeypatch):
+    import errno
+
+    from vocalab.features import cache as cache_module
+    from vocalab.features.extraction import extract_manifest
+    from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
+
+    class Full:
+        def __init__(self, path, mode):
+            self.handle = open(path, mode)
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    monkeypatch.setattr(cache_module, "open", Full, raising=False)
+    with pytest.raises(FeatureStoreError) as caught:
+        extract_manifest(_clips(tmp_path), HandcraftedExtractor(HandcraftedConfig()), tmp_path / "s", workers=1,
+                         cache_root=tmp_path / "cache", progress=False)
+    _one_line(caught.value, "No space left on device", "VOCALAB_CACHE")
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.name.endswith(".tmp")]
+    monkeypatch.undo()
+
+    def blocks():
+        yield np.ones((2, 2), np.float32), np.array([2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(FeatureStoreError) as caught:
+        write_store(tmp_path / "store", utt_ids=["a", "b"], frame_blocks=blocks(), total_frames=4, dim=2,
+                    dtype="float32", meta={"feature_set": "s", "feature_names": ["x", "y"]})
+    _one_line(caught.value, "could not write the feature store", "Free space")
+    assert not (tmp_path / "store.tmp").exists() and not (tmp_path / "store").exists()

@@ -36,6 +36,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from vocalab.errors import FeatureStoreError
 from vocalab.features.pack import size as folder_size
 from vocalab.fetch import cache_dir
 
@@ -166,7 +167,6 @@ class FeatureCache:
         self._segments = str(self.folder / SEGMENTS) + os.sep  # string paths: pathlib costs more than the I/O here
         self._index = str(self.folder / INDEX)
         self.corrupt = 0  # entries found damaged (to be recomputed)
-        self._made = False  # the segments folder exists
         self.__dict__.update(_unread())
         if info is not None and not (self.folder / "info.json").is_file():
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -286,9 +286,8 @@ class FeatureCache:
         blobs = [entry.to_bytes() for entry in entries]
         data = b"".join(blobs)
         segment = hashlib.blake2b(data, digest_size=16).hexdigest() + ".seg"
-        if not self._made:
-            os.makedirs(self._segments, exist_ok=True)
-            self._made = True
+        # every batch: a cache folder removed while the run goes on is made again, not a traceback
+        os.makedirs(self._segments, exist_ok=True)
         _write_atomic(self._segments + segment, data)
         located, offset = [], 0
         for key, blob in zip(keys, blobs):
@@ -367,10 +366,20 @@ def _append(path: str, line: bytes) -> None:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
+    """``data`` written to a temporary file and renamed to ``path``; on any failure the temporary file is gone."""
     tmp = f"{os.path.dirname(path)}{os.sep}.{os.path.basename(path)}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
+            raise FeatureStoreError(f"could not write the feature cache at '{path}' ({err.strerror or err}): the "
+                                    f"disk is full or not writable. Free space there, or set VOCALAB_CACHE to "
+                                    f"another disk.") from err
+        raise
 
 
 @dataclass(frozen=True)

@@ -201,42 +201,49 @@ def write_store(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    offsets = np.zeros(len(utt_ids) + 1, dtype=np.int64)
-    pooled = np.zeros((len(utt_ids), len(names)), dtype=np.float32)
-    cursor, index = 0, 0
-    with open(tmp / "frames.npy", "wb") as frames_out:  # appended block by block: memory stays flat
-        np.lib.format.write_array_header_1_0(frames_out, {
-            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-            "shape": (int(total_frames), int(dim))})
-        for frames, lengths, *given in frame_blocks:
-            if frames.ndim != 2 or frames.shape[1] != dim:
-                raise FeatureStoreError(f"frame block of shape {frames.shape} does not match dim={dim}")
-            if functionals and not given:
-                raise FeatureStoreError("a store of functionals needs its pooled rows in every block")
-            count = len(lengths)
-            if index + count > len(utt_ids):
-                raise FeatureStoreError(f"frame blocks hold more than the {len(utt_ids)} utterances given")
-            if given:
-                pooled[index:index + count] = given[0]
-            else:
-                starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-                for k, (start, length) in enumerate(zip(starts, lengths)):
-                    pooled[index + k] = pool(frames[start:start + length])
-            offsets[index + 1:index + count + 1] = offsets[index] + np.cumsum(lengths, dtype=np.int64)
-            index += count
-            frames_out.write(np.ascontiguousarray(frames, dtype=dtype).tobytes())
-            cursor += len(frames)
-    if index != len(utt_ids) or cursor != total_frames:
-        raise FeatureStoreError(
-            f"store incomplete: wrote {index}/{len(utt_ids)} utterances and {cursor}/{total_frames} frames"
-        )
-    np.save(tmp / "offsets.npy", offsets)
-    np.save(tmp / "pooled.npy", pooled)
-    (tmp / "utt_ids.txt").write_text("".join(f"{u}\n" for u in utt_ids), encoding="utf-8")
-    checked = StoreMeta.from_dict(
-        {**meta, "n_utterances": len(utt_ids), "total_frames": int(total_frames), "dim": dim,
-         "frames_dtype": dtype, "pooled_names": names}, source=f"meta of '{root}'")
-    (tmp / "meta.json").write_text(json.dumps(checked.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    try:
+        offsets = np.zeros(len(utt_ids) + 1, dtype=np.int64)
+        pooled = np.zeros((len(utt_ids), len(names)), dtype=np.float32)
+        cursor, index = 0, 0
+        with open(tmp / "frames.npy", "wb") as frames_out:  # appended block by block: memory stays flat
+            np.lib.format.write_array_header_1_0(frames_out, {
+                "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                "shape": (int(total_frames), int(dim))})
+            for frames, lengths, *given in frame_blocks:
+                if frames.ndim != 2 or frames.shape[1] != dim:
+                    raise FeatureStoreError(f"frame block of shape {frames.shape} does not match dim={dim}")
+                if functionals and not given:
+                    raise FeatureStoreError("a store of functionals needs its pooled rows in every block")
+                count = len(lengths)
+                if index + count > len(utt_ids):
+                    raise FeatureStoreError(f"frame blocks hold more than the {len(utt_ids)} utterances given")
+                if given:
+                    pooled[index:index + count] = given[0]
+                else:
+                    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+                    for k, (start, length) in enumerate(zip(starts, lengths)):
+                        pooled[index + k] = pool(frames[start:start + length])
+                offsets[index + 1:index + count + 1] = offsets[index] + np.cumsum(lengths, dtype=np.int64)
+                index += count
+                frames_out.write(np.ascontiguousarray(frames, dtype=dtype).tobytes())
+                cursor += len(frames)
+        if index != len(utt_ids) or cursor != total_frames:
+            raise FeatureStoreError(
+                f"store incomplete: wrote {index}/{len(utt_ids)} utterances and {cursor}/{total_frames} frames"
+            )
+        np.save(tmp / "offsets.npy", offsets)
+        np.save(tmp / "pooled.npy", pooled)
+        (tmp / "utt_ids.txt").write_text("".join(f"{u}\n" for u in utt_ids), encoding="utf-8")
+        checked = StoreMeta.from_dict(
+            {**meta, "n_utterances": len(utt_ids), "total_frames": int(total_frames), "dim": dim,
+             "frames_dtype": dtype, "pooled_names": names}, source=f"meta of '{root}'")
+        (tmp / "meta.json").write_text(json.dumps(checked.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    except BaseException as err:  # a full disk, an interrupt, a bad block: no half-written store is left
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
+            raise FeatureStoreError(f"could not write the feature store '{root}' ({err.strerror or err}): the "
+                                    f"disk is full or not writable. Free space there and run again.") from err
+        raise
     if root.exists():
         shutil.rmtree(root)
     tmp.rename(root)
