@@ -32,6 +32,9 @@ REJECT_COLUMNS = ["path", "utt_id", "reason", "detail"]
 # reasons a file is rejected, as written in the rejects table and counted in metrics
 UNPARSEABLE = "unparseable_name"
 LEFT_OUT = "left_out_by_label_map"
+NOT_IN_TABLE = "not_in_table"  # layout csv: an audio file on disk that the table does not list
+#: layout csv: rows of the table that name no file on disk of their own; counted apart from the files
+TABLE_ROW_REASONS = ("table_row", "missing_file", "duplicate_row")
 UNREADABLE = "unreadable"
 EMPTY = "empty"
 SILENT = "silent"
@@ -109,11 +112,15 @@ def manifest_summary(manifest: pd.DataFrame, rejects: pd.DataFrame, *, n_other_f
     """Counts for ``metrics/manifest.json``: what was found, kept, rejected and skipped (and why).
 
     ``n_audio_files + n_other_files + n_skipped`` is every entry under the corpus root
-    that is not a plain folder: nothing goes uncounted.
+    that is not a plain folder: nothing goes uncounted. Rejected rows of a csv layout's
+    table that name no file of their own (no path, a missing file, a file listed twice)
+    are counted apart, as ``n_table_rows_rejected``, so no file is counted twice.
     """
     skipped = pd.DataFrame(columns=["reason"]) if skipped is None else skipped
+    table_rows = rejects["reason"].isin(TABLE_ROW_REASONS)
     return {
-        "n_audio_files": int(len(manifest) + len(rejects)),
+        "n_audio_files": int(len(manifest) + len(rejects) - table_rows.sum()),
+        "n_table_rows_rejected": int(table_rows.sum()),
         "n_utterances": int(len(manifest)),
         "n_rejected": int(len(rejects)),
         "rejected_by_reason": dict(sorted(Counter(rejects["reason"]).items())),

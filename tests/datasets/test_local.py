@@ -112,6 +112,6 @@ def test_a_table_row_naming_a_file_the_index_lacks_is_a_reject(tmp_path, monkeyp
     [scanned] = scan_corpora(config, tmp_path / "raw")
     manifest, rejects = build_manifest(scanned.candidates, dataset="csv", hashes=scanned.hashes, progress=False)
     assert list(manifest["path"]) == ["corpus/a.wav"]
-    assert len(rejects) == 1 and rejects["detail"][0].endswith(
-        f"corpus/missing.wav' is not among the files 'download' indexed under '{corpus.resolve()}' "
-        f"(no such file there)")
+    assert len(rejects) == 1 and rejects["detail"][0] == (
+        "line 3 of 'metadata.csv' names 'missing.wav', which is not a file under the corpus root")
+    assert rejects["reason"][0] == "missing_file"

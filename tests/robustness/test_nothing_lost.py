@@ -147,3 +147,27 @@ def test_speaker_folders_read_as_classes_are_named_not_blamed_on_the_split():
     # a pathology corpus: every speaker has one label, but a label has many speakers; that splits fine
     pathology = _manifest([(f"s{s}", "healthy" if s % 2 else "dysarthric") for s in range(8) for _ in range(3)])
     assert set(assign_splits(pathology, SplitConfig())["split"]) == {"train", "validation", "test"}
+
+
+def test_the_csv_layout_counts_every_entry_on_disk_once(tmp_path):
+    from vocalab.datasets.base import count_other_files
+    from vocalab.manifest import manifest_summary
+
+    root = tmp_path / "corpus"
+    for k, name in enumerate(("a.wav", "b.wav", "c.wav", "unlisted.wav")):
+        write_wav(root / "audio" / name, speech_like(40 + k), RATE)
+    (root / "README.txt").write_text("about this corpus")
+    (root / "metadata.csv").write_text("path,label,speaker\n"
+                                       "audio/a.wav,happy,s1\naudio/b.wav,sad,s2\naudio/c.wav,sad,s1\n"
+                                       "audio/missing.wav,happy,s2\n,happy,s1\naudio/a.wav,happy,s1\n")
+    manifest, rejects = build_manifest(scan_corpus(root, layout="csv", dataset="t"), dataset="t", root=root,
+                                       progress=False)
+    summary = manifest_summary(manifest, rejects, n_other_files=count_other_files(root))
+    on_disk = sum(1 for p in root.rglob("*") if p.is_file())
+    assert on_disk == 6
+    assert summary["n_audio_files"] + summary["n_other_files"] + summary["n_skipped"] == on_disk
+    assert summary["n_audio_files"] == 4 and summary["n_other_files"] == 2 and summary["n_table_rows_rejected"] == 3
+    assert summary["rejected_by_reason"] == {"duplicate_row": 1, "missing_file": 1, "not_in_table": 1,
+                                             "table_row": 1}
+    details = " ".join(rejects["detail"])
+    assert "unlisted.wav" in details and "missing.wav" in details and "line 6" in details and "line 7" in details

@@ -20,8 +20,9 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from vocalab.datasets.base import Candidate
+from vocalab.datasets.base import Candidate, iter_audio_files
 from vocalab.errors import ManifestError
+from vocalab.manifest import NOT_IN_TABLE
 
 #: manifest columns a CSV column may not overwrite
 _RESERVED = {"utt_id", "path", "dataset", "speaker", "label", "duration_s", "sample_rate", "channels", "format",
@@ -73,25 +74,39 @@ def scan(root: Path, *, dataset: str, config: CsvConfig | None = None) -> list[C
     used = set(needed.values())
     extra_columns = [c for c in table.columns if c not in used and not c.startswith("Unnamed:")]
     candidates = []
-    for _, row in table.iterrows():
+    listed: set[str] = set()
+    for number, (_, row) in enumerate(table.iterrows(), start=2):  # line 1 is the header
         relative = _value(row, config.path_column)
         if relative is None:
-            candidates.append(Candidate(path=table_path, reason=f"a row of '{table_path.name}' has no "
-                                                                 f"{config.path_column}"))
+            candidates.append(Candidate(path=table_path, reason=f"line {number} of '{table_path.name}' has no "
+                                                                 f"{config.path_column}", reject_as="table_row"))
             continue
         parts = PurePosixPath(relative.replace("\\", "/"))
         path = root / parts
         if parts.is_absolute() or ".." in parts.parts:
-            candidates.append(Candidate(path=path, reason=f"path '{relative}' leaves the corpus root"))
+            candidates.append(Candidate(path=path, reason=f"path '{relative}' leaves the corpus root",
+                                        reject_as="table_row"))
             continue
         label = _value(row, config.label_column)
-        if label is None:
-            candidates.append(Candidate(path=path, reason=f"no value in column '{config.label_column}'"))
+        if label is None:  # a row's fault: its file, if no other row lists it, is counted as not in the table
+            candidates.append(Candidate(path=path, reason=f"line {number} of '{table_path.name}': no value in "
+                                                          f"column '{config.label_column}'", reject_as="table_row"))
             continue
         speaker = _value(row, config.speaker_column) if config.speaker_column else "unknown"
         if speaker is None:
-            candidates.append(Candidate(path=path, reason=f"no value in column '{config.speaker_column}'"))
+            candidates.append(Candidate(path=path, reason=f"line {number} of '{table_path.name}': no value in "
+                                                          f"column '{config.speaker_column}'", reject_as="table_row"))
             continue
+        if not path.is_file():
+            candidates.append(Candidate(path=path, reason=f"line {number} of '{table_path.name}' names '{relative}', "
+                                                          f"which is not a file under the corpus root",
+                                        reject_as="missing_file"))
+            continue
+        if parts.as_posix() in listed:
+            candidates.append(Candidate(path=path, reason=f"line {number} of '{table_path.name}' lists "
+                                                          f"'{relative}' again", reject_as="duplicate_row"))
+            continue
+        listed.add(parts.as_posix())
         extras: dict[str, object] = {
             (f"csv_{c}" if c in _RESERVED else c): (None if pd.isna(row[c]) else row[c]) for c in extra_columns
         }
@@ -101,4 +116,9 @@ def scan(root: Path, *, dataset: str, config: CsvConfig | None = None) -> list[C
         utt = "__".join(parts.with_suffix("").parts)
         candidates.append(Candidate(path=path, utt_id=f"{dataset}_{utt}", speaker=f"{dataset}_{speaker}",
                                     label=label, extras=extras))
+    for path in iter_audio_files(root):  # audio on disk that no row names: counted, never lost
+        relative = path.relative_to(root).as_posix()
+        if relative not in listed and not any(part.startswith(".") for part in relative.split("/")):
+            candidates.append(Candidate(path=path, reason=f"'{relative}' is audio under the corpus root that "
+                                                          f"'{table_path.name}' does not list", reject_as=NOT_IN_TABLE))
     return candidates
