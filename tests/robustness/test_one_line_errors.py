@@ -206,3 +206,38 @@ def test_a_full_disk_while_writing_the_cache_or_a_store_is_one_line_and_leaves_n
                     dtype="float32", meta={"feature_set": "s", "feature_names": ["x", "y"]})
     _one_line(caught.value, "could not write the feature store", "Free space")
     assert not (tmp_path / "store.tmp").exists() and not (tmp_path / "store").exists()
+
+
+def test_a_model_file_with_non_finite_values_is_named(tmp_path):
+    from vocalab.models.persist import POOLED_FILE, canonical_skops, skops_io
+    from vocalab.training import load_model
+
+    fit = _trained(tmp_path, ["hi", "lo"])
+    fit(tmp_path / "m", normalize="global", model="logreg")
+    skops = skops_io()
+    path = tmp_path / "m" / POOLED_FILE
+    model = skops.load(path, trusted=skops.get_untrusted_types(file=path))
+    model.steps[-1][1].coef_[0, 0] = np.nan
+    path.write_bytes(canonical_skops(skops.dumps(model)))
+    with pytest.raises(VocalabError) as caught:
+        load_model(tmp_path / "m")
+    _one_line(caught.value, "model.skops' holds NaN or infinite values", "coef_", "Retrain")
+
+
+def test_sequence_weights_with_non_finite_values_are_named(tmp_path):
+    import torch
+
+    from vocalab.models.config import SequenceConfig
+    from vocalab.models.persist import SEQUENCE_FILE
+    from vocalab.training import load_model
+
+    fit = _trained(tmp_path, ["hi", "lo"])
+    fit(tmp_path / "m", model="attentive", sequence=SequenceConfig(epochs=1, hidden=8, device="cpu"))
+    path = tmp_path / "m" / SEQUENCE_FILE
+    state = torch.load(path, weights_only=True)
+    name = next(k for k, v in state.items() if v.is_floating_point() and v.numel())
+    state[name].view(-1)[0] = float("inf")
+    torch.save(state, path)
+    with pytest.raises(VocalabError) as caught:
+        load_model(tmp_path / "m")
+    _one_line(caught.value, "model.pt' holds NaN or infinite weights", name)

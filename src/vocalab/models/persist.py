@@ -140,11 +140,15 @@ def load_fold_model(folder: Path, kind: str, architecture: dict[str, Any] | None
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             module.load_state_dict(state)
+            bad = [name for name, value in state.items()
+                   if value.is_floating_point() and not bool(torch.isfinite(value).all())]
         except Exception as err:  # an unpickling or shape error: say which file, and what to do
             # torch's own text may suggest weights_only=False: never pass that advice on
             reason = type(err).__name__ if "weights_only" in str(err) else str(err)
             raise VocalabError(f"'{path}' is not a state dict of this model ({reason}); vocalab loads no file "
                                f"that could run code. Retrain: dvc repro train") from None
+        if bad:
+            raise VocalabError(f"'{path}' holds NaN or infinite weights ({bad[0]}). Retrain: dvc repro train")
         return module.eval()
     skops = skops_io()
     try:
@@ -165,4 +169,21 @@ def load_fold_model(folder: Path, kind: str, architecture: dict[str, Any] | None
     if learned != list(classes):
         raise VocalabError(f"'{path}' predicts {learned}, but its model.json lists {classes}. "
                            f"Retrain: dvc repro train")
+    broken = _non_finite_array(model)
+    if broken:
+        raise VocalabError(f"'{path}' holds NaN or infinite values ({broken}). Retrain: dvc repro train")
     return model
+
+
+def _non_finite_array(model: Any) -> str | None:
+    """The first fitted array of a pipeline's steps holding NaN or inf (``step.attribute``), or None."""
+    import numpy as np
+
+    steps = getattr(model, "steps", [("model", model)])
+    for name, step in steps:
+        estimators = [step, *getattr(step, "calibrated_classifiers_", [])]
+        for estimator in estimators:
+            for attribute, value in vars(estimator).items():
+                if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
+                    return f"{name}.{attribute}"
+    return None
