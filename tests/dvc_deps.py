@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vocalab.imports import import_closure, runs_code
-from vocalab.pipeline import stage_roots
+from vocalab.imports import runs_code
+from vocalab.pipeline import code_deps, stage_roots
 
 
 def listed_code(deps: list[str], root: Path, src: Path) -> set[Path]:
@@ -39,10 +39,11 @@ def check_stages(stages: dict, root: Path, src: Path) -> dict[str, dict[str, lis
         if not roots:
             continue
         # the extractor module the generic script loads is code the stage runs, like what it imports
-        imported = import_closure(src, roots) | {r for r in roots if r.is_relative_to(src)}
-        listed = listed_code([d if isinstance(d, str) else next(iter(d)) for d in body.get("deps", [])], root, src)
-        missing = sorted(p.relative_to(root).as_posix() for p in imported - listed)
-        unused = sorted(p.relative_to(root).as_posix() for p in listed - imported)
+        imported = set(code_deps(cmd, root, src))
+        listed = {p.relative_to(root).as_posix() for p in
+                  listed_code([d if isinstance(d, str) else next(iter(d)) for d in body.get("deps", [])], root, src)}
+        missing = sorted(imported - listed)
+        unused = sorted(listed - imported)
         scripts_missing = [r.relative_to(root).as_posix() for r in roots
                            if not r.is_relative_to(src) and r.relative_to(root).as_posix() not in body.get("deps", [])]
         if missing or unused or scripts_missing:

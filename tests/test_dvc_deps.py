@@ -13,7 +13,8 @@ import textwrap
 import yaml
 
 from tests.conftest import REPO_ROOT
-from tests.dvc_deps import check_stages, import_closure
+from tests.dvc_deps import check_stages
+from vocalab.imports import import_closure
 
 
 def test_every_stage_lists_exactly_the_code_it_imports():

@@ -119,8 +119,8 @@ def test_a_toy_feature_set_needs_its_module_its_params_section_and_dvc_yaml_writ
 
     # and nothing else of the project was edited
     before, after = _files(baseline), _files(project)
-    changed = {name for name in before.keys() & after.keys()
-               if not name.startswith(("data/", "cache/")) and not filecmp.cmp(before[name], after[name], shallow=False)}
+    changed = {name for name in before.keys() & after.keys() if not name.startswith(("data/", "cache/"))
+               and not filecmp.cmp(before[name], after[name], shallow=False)}
     added = {name for name in after.keys() - before.keys() if not name.startswith(("data/", "cache/"))}
     assert changed == {"params.yaml", "dvc.yaml"} and added == {"src/vocalab/features/toy.py"}
 

@@ -34,6 +34,14 @@ class WeightsError(VocalabError):
     """Model weights, a model config or PCA parameters that cannot be used."""
 
 
+def load_failure(err: BaseException) -> str:
+    """Why a file would not load, in one line. torch's advice to load a refused file with
+    ``weights_only=False`` (which would run code from it) is never passed on."""
+    if "weights_only" in str(err):
+        return f"{type(err).__name__}: it holds objects other than tensors, which could run code when loaded"
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 def report(err: VocalabError) -> int:
     """Print ``err`` as one line on stderr; returns the exit status for bad input."""
     print(f"error: {err}", file=sys.stderr)

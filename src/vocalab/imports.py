@@ -132,17 +132,21 @@ def code_files(roots: list[str], *, also: tuple[str, ...] = (), stop: tuple[str,
     return sorted(import_closure(src, sorted(files), stop=stopped) | files | files_of(also))
 
 
-def code_hashes(roots: list[str], *, also: tuple[str, ...] = (), stop: tuple[str, ...] = (),
-                src: Path | None = None) -> dict[str, str]:
-    """SHA-256 prefixes of :func:`code_files`, keyed by path relative to the source folder.
+def file_hashes(files: Sequence[Path], src: Path) -> dict[str, str]:
+    """SHA-256 prefixes of ``files``, keyed by path relative to the source folder ``src``.
 
     What a cache of computed results keys on, so an edit to any of that code misses the cache.
     """
     import hashlib
 
+    return {path.relative_to(src).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:16] for path in files}
+
+
+def code_hashes(roots: list[str], *, also: tuple[str, ...] = (), stop: tuple[str, ...] = (),
+                src: Path | None = None) -> dict[str, str]:
+    """:func:`file_hashes` of :func:`code_files`."""
     src = source_root() if src is None else Path(src)
-    return {path.relative_to(src).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-            for path in code_files(roots, also=also, stop=stop, src=src)}
+    return file_hashes(code_files(roots, also=also, stop=stop, src=src), src)
 
 
 def third_party_imports(files: Sequence[Path]) -> set[str]:

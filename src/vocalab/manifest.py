@@ -34,7 +34,10 @@ UNPARSEABLE = "unparseable_name"
 LEFT_OUT = "left_out_by_label_map"
 NOT_IN_TABLE = "not_in_table"  # layout csv: an audio file on disk that the table does not list
 #: layout csv: rows of the table that name no file on disk of their own; counted apart from the files
-TABLE_ROW_REASONS = ("table_row", "missing_file", "duplicate_row")
+TABLE_ROW = "table_row"  # a row without a usable path, label or speaker
+MISSING_FILE = "missing_file"  # a row naming a file that is not there
+DUPLICATE_ROW = "duplicate_row"  # a row naming a file an earlier row named
+TABLE_ROW_REASONS = (TABLE_ROW, MISSING_FILE, DUPLICATE_ROW)
 UNREADABLE = "unreadable"
 EMPTY = "empty"
 SILENT = "silent"

@@ -15,8 +15,9 @@ from vocalab.audio import audio_hash, read_info, sample_blocks
 from vocalab.datasets.base import Candidate
 from vocalab.errors import AudioError, ManifestError
 from vocalab.manifest_cache import FIELDS, ManifestCache
-from vocalab.manifest import (CONFLICTING_LABELS, CORE_COLUMNS, DUPLICATE, LEFT_OUT, TRUNCATED, EMPTY, MIN_DURATION_S, NON_FINITE, REJECT_COLUMNS, SILENT,
-                              TOO_SHORT, UNREADABLE, validate_manifest)
+from vocalab.manifest import (CONFLICTING_LABELS, CORE_COLUMNS, DUPLICATE, EMPTY, LEFT_OUT, MIN_DURATION_S,
+                              NON_FINITE, REJECT_COLUMNS, SILENT, TOO_SHORT, TRUNCATED, UNREADABLE,
+                              validate_manifest)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -197,16 +198,10 @@ def _without_conflicting_labels(rows: list[dict[str, Any]]) -> tuple[list[dict[s
     """Rows whose audio (``audio_hash``) appears under another id with another label are rejected, every copy,
     each naming the others: which label is right cannot be known, and the same recording on both sides of a
     split would be scored against itself."""
-    labels: dict[str, set[str]] = {}
-    for row in rows:
-        labels.setdefault(row["audio_hash"], set()).add(str(row["label"]))
-    conflicting = {h for h, found in labels.items() if len(found) > 1}
-    if not conflicting:
-        return rows, []
     copies: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        if row["audio_hash"] in conflicting:
-            copies.setdefault(row["audio_hash"], []).append(row)
+        copies.setdefault(row["audio_hash"], []).append(row)
+    conflicting = {h for h, found in copies.items() if len({str(r["label"]) for r in found}) > 1}
     rejects = []
     for row in (r for r in rows if r["audio_hash"] in conflicting):
         others = ", ".join(f"'{o['path']}' ({o['utt_id']}, label {o['label']!r})" for o in copies[row["audio_hash"]]

@@ -51,13 +51,19 @@ def code_deps(cmd: str, root: Path, src: Path) -> list[str]:
     return sorted(path.relative_to(root).as_posix() for path in files)
 
 
+def extraction_cmd(name: str) -> str:
+    """The command of extractor ``name``'s stage."""
+    return f"python stages/extract.py --extractor {name} --manifest data/manifest.csv --features data/features"
+
+
 def extraction_stage(spec: Any) -> str:
     """The ``extract_<name>`` stage of one registered extractor."""
     outputs = list(spec.outputs)
-    comment = f"  # {', '.join(outputs[:-1])} and {outputs[-1]}, from one pass over the audio" if len(outputs) > 1 else ""
+    comment = (f"  # {', '.join(outputs[:-1])} and {outputs[-1]}, from one pass over the audio"
+               if len(outputs) > 1 else "")
     lines = [
         f"  {_EXTRACT}{spec.name}:{comment}",
-        f"    cmd: python stages/extract.py --extractor {spec.name} --manifest data/manifest.csv --features data/features",
+        f"    cmd: {extraction_cmd(spec.name)}",
         "    deps:",
         "      - stages/extract.py",
         "      - data/manifest.csv",
@@ -124,11 +130,12 @@ def render(text: str, root: Path, src: Path, extractors: dict[str, Any]) -> str:
     prefix = src.relative_to(root).as_posix() + "/"
     out = []
     for name, body in before + generated + after:
-        stage = stages.get(name) or {}
-        cmd = (stage.get("do") or stage).get("cmd", "")
         if name.startswith(_EXTRACT):
-            cmd = body.split("cmd: ", 1)[1].split("\n", 1)[0]
-        cmd = " ".join(cmd) if isinstance(cmd, list) else cmd
+            cmd = extraction_cmd(name[len(_EXTRACT):])
+        else:
+            stage = stages[name]
+            cmd = (stage.get("do") or stage).get("cmd", "")
+            cmd = " ".join(cmd) if isinstance(cmd, list) else cmd
         if stage_roots(cmd, root, src):
             body = _with_code_deps(body, code_deps(cmd, root, src), prefix)
         out.append(body)

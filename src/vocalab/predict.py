@@ -192,16 +192,15 @@ def _predict_usable(models: list, info: Any, model_dir: Path, paths: list[Path],
         own = np.ones(len(paths), dtype=bool)  # global: the model's own training statistics, for every file
     scores = np.zeros((len(paths), len(info.labels)))
     proba = np.zeros((len(paths), len(info.labels)))
-    for rows, fold_models, standardise in ((own, models, info.train.normalize == "speaker"), (~own, None, False)):
+    for rows, unknown in ((own, False), (~own, True)):
         idx = np.flatnonzero(rows)
         if not len(idx):
             continue
         part = [values[i] for i in idx] if info.is_sequence else values[idx]
-        if standardise:
+        if info.train.normalize == "speaker" and not unknown:
             keys = [speakers[i] for i in idx]
             part = speaker_standardise_frames(part, keys) if info.is_sequence else speaker_standardise(part, keys)
-        if fold_models is None:
-            fold_models = load_unknown_speaker_models(model_dir, info)
+        fold_models = load_unknown_speaker_models(model_dir, info) if unknown else models
         data = SplitData(np.array([""] * len(idx)), [names[i] for i in idx], [speakers[i] for i in idx],
                          features=None if info.is_sequence else part, sequences=part if info.is_sequence else None)
         # each fold model's own decision scores, averaged: with one model, exactly its decision

@@ -42,8 +42,8 @@ def test_the_same_audio_under_two_labels_is_rejected_naming_both(tmp_path, name)
     audio = write_wav(tmp_path / "a.wav", speech_like(5), RATE)
     shutil.copy(audio, tmp_path / "b.wav")
     write_wav(tmp_path / "c.wav", speech_like(6), RATE)
-    candidates = [Candidate(tmp_path / "a.wav", "f_a", "s1", "happy"), Candidate(tmp_path / "b.wav", "f_b", "s2", "sad"),
-                  Candidate(tmp_path / "c.wav", "f_c", "s1", "sad")]
+    candidates = [Candidate(tmp_path / "a.wav", "f_a", "s1", "happy"),
+                  Candidate(tmp_path / "b.wav", "f_b", "s2", "sad"), Candidate(tmp_path / "c.wav", "f_c", "s1", "sad")]
     manifest, rejects = build_manifest(candidates, dataset="f", root=tmp_path, progress=False)
     assert manifest["utt_id"].tolist() == ["f_c"]
     assert set(rejects["reason"]) == {"conflicting_labels"} and len(rejects) == 2

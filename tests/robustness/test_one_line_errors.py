@@ -1,4 +1,5 @@
-"""Faults that used to end in a traceback, or in advice to load unsafely: each is one line naming the file and the fix."""
+"""Faults that used to end in a traceback, or in advice to load unsafely: each is one line naming the file and
+the fix."""
 
 from __future__ import annotations
 

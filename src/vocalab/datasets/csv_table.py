@@ -22,7 +22,7 @@ import pandas as pd
 
 from vocalab.datasets.base import Candidate, iter_audio_files
 from vocalab.errors import ManifestError
-from vocalab.manifest import NOT_IN_TABLE
+from vocalab.manifest import DUPLICATE_ROW, MISSING_FILE, NOT_IN_TABLE, TABLE_ROW
 
 #: manifest columns a CSV column may not overwrite
 _RESERVED = {"utt_id", "path", "dataset", "speaker", "label", "duration_s", "sample_rate", "channels", "format",
@@ -79,32 +79,32 @@ def scan(root: Path, *, dataset: str, config: CsvConfig | None = None) -> list[C
         relative = _value(row, config.path_column)
         if relative is None:
             candidates.append(Candidate(path=table_path, reason=f"line {number} of '{table_path.name}' has no "
-                                                                 f"{config.path_column}", reject_as="table_row"))
+                                                                 f"{config.path_column}", reject_as=TABLE_ROW))
             continue
         parts = PurePosixPath(relative.replace("\\", "/"))
         path = root / parts
         if parts.is_absolute() or ".." in parts.parts:
             candidates.append(Candidate(path=path, reason=f"path '{relative}' leaves the corpus root",
-                                        reject_as="table_row"))
+                                        reject_as=TABLE_ROW))
             continue
         label = _value(row, config.label_column)
         if label is None:  # a row's fault: its file, if no other row lists it, is counted as not in the table
             candidates.append(Candidate(path=path, reason=f"line {number} of '{table_path.name}': no value in "
-                                                          f"column '{config.label_column}'", reject_as="table_row"))
+                                                          f"column '{config.label_column}'", reject_as=TABLE_ROW))
             continue
         speaker = _value(row, config.speaker_column) if config.speaker_column else "unknown"
         if speaker is None:
             candidates.append(Candidate(path=path, reason=f"line {number} of '{table_path.name}': no value in "
-                                                          f"column '{config.speaker_column}'", reject_as="table_row"))
+                                                          f"column '{config.speaker_column}'", reject_as=TABLE_ROW))
             continue
         if not path.is_file():
             candidates.append(Candidate(path=path, reason=f"line {number} of '{table_path.name}' names '{relative}', "
                                                           f"which is not a file under the corpus root",
-                                        reject_as="missing_file"))
+                                        reject_as=MISSING_FILE))
             continue
         if parts.as_posix() in listed:
             candidates.append(Candidate(path=path, reason=f"line {number} of '{table_path.name}' lists "
-                                                          f"'{relative}' again", reject_as="duplicate_row"))
+                                                          f"'{relative}' again", reject_as=DUPLICATE_ROW))
             continue
         listed.add(parts.as_posix())
         extras: dict[str, object] = {

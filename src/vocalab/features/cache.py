@@ -66,14 +66,13 @@ def code_version(module: str, *, src: Path | None = None) -> dict[str, str]:
     them). An edit to any of it misses the cache, which costs a recomputation, never a
     stale feature.
     """
-    from vocalab.imports import code_files, distribution_versions, source_root, third_party_imports
+    from vocalab.imports import code_files, distribution_versions, file_hashes, source_root, third_party_imports
 
     package = __name__.rsplit(".", 1)[0]
     src = source_root() if src is None else Path(src)
     files = code_files([module, "vocalab.audio", f"{package}.store", f"{package}.compute"], stop=PLUMBING, src=src)
-    code = {path.relative_to(src).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:16] for path in files}
     # installed versions, imported or not: the same fingerprint in every process
-    return {**code, **distribution_versions(third_party_imports(files))}
+    return {**file_hashes(files, src), **distribution_versions(third_party_imports(files))}
 
 
 def fingerprint(metas: Sequence[Mapping[str, Any]], code: Mapping[str, str]) -> str:

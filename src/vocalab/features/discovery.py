@@ -2,9 +2,10 @@
 
 A module is an extractor module when a class in it carries ``@register_extractor``;
 its section is the decorator's ``section=`` (a string literal, or a module-level
-string constant of its own or imported from a sibling module). Nothing is imported, so the params check (:mod:`vocalab.params`)
-knows every extractor's section without the cost of torch, and the registry
-(:mod:`.registry`) imports extractor modules only, never the engine's or helpers.
+string constant of its own or imported from a sibling module). Nothing is imported,
+so the params check (:mod:`vocalab.params`) knows every extractor's section without
+the cost of torch, and the registry (:mod:`.registry`) imports extractor modules only,
+never the engine's or helpers.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def _declared_section(tree: ast.Module, path: Path) -> str | None:
                     if isinstance(value, ast.Name) and value.id in constants:
                         return constants[value.id]
             raise ParamsError(f"{path}: @{DECORATOR} needs section= a string literal, or a module-level "
-                              f"string constant (its own or a sibling module's), so the params check can read it without importing the module.")
+                              f"string constant (its own or a sibling module's), so the params check can read "
+                              f"it without importing the module.")
     return None
 
 

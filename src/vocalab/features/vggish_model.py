@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vocalab.errors import WeightsError
+from vocalab.errors import WeightsError, load_failure
 from vocalab.features import winograd
 
 if TYPE_CHECKING:
@@ -148,12 +148,9 @@ def read_checkpoint(path: Any, key: str) -> dict[str, Any]:
         with torch.serialization.safe_globals(safe):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any failure to read it (unsafe, truncated, not a torch file) means the same
-        # torch's own text advises weights_only=False: never pass that advice on
-        reason = ("it holds objects other than tensors, which could run code when loaded" if "weights_only" in str(err)
-                  else (str(err).strip().splitlines() or [""])[0])
         raise WeightsError(
-            f"'{key}': {path} is not a PyTorch weights file that loads safely ({type(err).__name__}: "
-            f"{reason}). Give a torchvggish-format .pth file."
+            f"'{key}': {path} is not a PyTorch weights file that loads safely ({load_failure(err)}). "
+            f"Give a torchvggish-format .pth file."
         ) from None
     if hasattr(state, "state_dict") and not isinstance(state, dict):
         raise WeightsError(f"'{key}': {path} holds a whole model object; save its state_dict() instead.")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from vocalab.errors import WeightsError
+from vocalab.errors import WeightsError, load_failure
 
 BASE_MODEL_ID = "facebook/wav2vec2-base"
 SECTION = "embeddings.wav2vec2"
@@ -170,14 +170,6 @@ def _load_state_dict_file(path: str) -> dict[str, Any]:
     return state
 
 
-def _without_unsafe_advice(err: BaseException) -> str:
-    """An error's first line, unless it is torch's advice to load with ``weights_only=False``, never passed on."""
-    first = (str(err).strip().splitlines() or [""])[0]
-    if "weights_only" in str(err):
-        return f"{type(err).__name__}: the file holds objects other than tensors, which could run code when loaded"
-    return first
-
-
 def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int) -> Any:
     """A ``Wav2Vec2Model`` in eval mode: loaded from ``source``, or seeded random weights."""
     import torch
@@ -223,7 +215,7 @@ def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int) ->
     except (OSError, ValueError, RuntimeError, SafetensorError) as err:
         raise WeightsError(
             f"init: pretrained, but the weights of {source.describe()} could not be loaded "
-            f"({_without_unsafe_advice(err)}). " + _how_to_provide(source)
+            f"({load_failure(err)}). " + _how_to_provide(source)
         ) from err
     missing = sorted(info.get("missing_keys") or [])
     mismatched = info.get("mismatched_keys") or []

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vocalab.errors import VocalabError
+from vocalab.errors import VocalabError, load_failure
 
 POOLED_FILE = "model.skops"
 SEQUENCE_FILE = "model.pt"
@@ -143,10 +143,8 @@ def load_fold_model(folder: Path, kind: str, architecture: dict[str, Any] | None
             bad = [name for name, value in state.items()
                    if value.is_floating_point() and not bool(torch.isfinite(value).all())]
         except Exception as err:  # an unpickling or shape error: say which file, and what to do
-            # torch's own text may suggest weights_only=False: never pass that advice on
-            reason = type(err).__name__ if "weights_only" in str(err) else str(err)
-            raise VocalabError(f"'{path}' is not a state dict of this model ({reason}); vocalab loads no file "
-                               f"that could run code. Retrain: dvc repro train") from None
+            raise VocalabError(f"'{path}' is not a state dict of this model ({load_failure(err)}); vocalab loads "
+                               f"no file that could run code. Retrain: dvc repro train") from None
         if bad:
             raise VocalabError(f"'{path}' holds NaN or infinite weights ({bad[0]}). Retrain: dvc repro train")
         return module.eval()
