@@ -6,10 +6,11 @@ normalisation, and prints one table: feature set, normalisation, UAR ± its std
 over the folds, macro-F1, accuracy.
 
     python benchmarks/accuracy.py ../shared/corpora/emodb-2s --layout emodb
-    python benchmarks/accuracy.py CORPUS --layout ravdess --sets handcrafted egemaps \\
+    python benchmarks/accuracy.py CORPUS --layout ravdess --sets handcrafted egemaps compare+voice \\
         --normalize speaker global --folds 5 -S train.svm.C=10 --workdir /tmp/acc
 
-Every utterance is predicted once, by the model of the fold that held its speaker
+A set named ``a+b+...`` that ``train.fusions`` does not declare is the fusion of those
+sets, with ``--weighting`` (default equal). Every utterance is predicted once, by the model of the fold that held its speaker
 out; the UAR is that of the pooled predictions, the std is across the folds. A
 ``--workdir`` that is kept between runs reuses the features already extracted
 (DVC reruns only what a change affects). ``make accuracy CORPUS=... LAYOUT=...``
@@ -38,14 +39,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_corpus_arguments(parser)
     parser.add_argument("--sets", nargs="+", default=None,
-                        help="feature sets (default: train.feature_sets of params.yaml); fusions as in train.fusions")
+                        help="feature sets (default: train.feature_sets of params.yaml); a+b+... not in "
+                             "train.fusions is the fusion of those sets")
+    parser.add_argument("--weighting", choices=["equal", "none"], default="equal",
+                        help="weighting of the fusions --sets defines (default: equal)")
     parser.add_argument("--normalize", nargs="+", default=["speaker", "global"], choices=["speaker", "global"])
     args = parser.parse_args()
     root, env, params, corpus = corpus_project(args, "accuracy")
     sets = args.sets or params["train"]["feature_sets"]
-    fusions = params["train"].get("fusions") or {}
+    declared = params["train"].get("fusions") or {}
+    fusions = {name: declared.get(name) or {"sets": name.split("+"), "weighting": args.weighting}
+               for name in sets if name in declared or "+" in name}
     set_param(params, "train.feature_sets", list(sets))
-    set_param(params, "train.fusions", {name: fusions[name] for name in sets if name in fusions} or {})
+    set_param(params, "train.fusions", fusions)
 
     rows = []
     targets = [f"evaluate@{name}" for name in sets]

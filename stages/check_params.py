@@ -13,6 +13,7 @@ from vocalab.models.config import TrainConfig
 from vocalab.parallel import ParallelConfig
 from vocalab.params import load_section
 from vocalab.splits import SplitConfig
+from vocalab.vad import SECTION as VAD_SECTION, VADConfig
 
 
 def main() -> None:
@@ -22,7 +23,8 @@ def main() -> None:
     for config, section in sections:
         load_section(config, section, args.params)
     load_section(ParallelConfig, "parallel", args.params, optional=True)
-    print(f"check_params: {args.params}: {len(sections) + 1} sections valid")
+    load_section(VADConfig, VAD_SECTION, args.params, optional=True)
+    print(f"check_params: {args.params}: {len(sections) + 2} sections valid")
 
 
 if __name__ == "__main__":

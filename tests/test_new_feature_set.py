@@ -98,13 +98,14 @@ def test_a_toy_feature_set_needs_its_module_its_params_section_and_dvc_yaml_writ
 
     # what a contributor writes: the module and its params section ...
     (project / "src/vocalab/features/toy.py").write_text(TOY.lstrip())
-    params.write_text(params.read_text() + "\ntoy:                       # the toy feature set\n  frame_length: 320\n")
+    text = params.read_text().replace("  feature_sets: [", "  feature_sets: [toy, ", 1)  # a model for it too
+    params.write_text(text + "\ntoy:                       # the toy feature set\n  frame_length: 320\n")
     # ... and the one command that derives the rest
     assert "dvc.yaml written" in _run(project, "-m", "vocalab.cli", "pipeline").stdout
     assert "up to date" in _run(project, "-m", "vocalab.cli", "pipeline", "--check").stdout
 
     stage = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]["extract_toy"]
-    assert stage["params"] == ["toy"] and stage["outs"] == ["data/features/toy"]
+    assert stage["params"] == ["toy", "train.feature_sets", "train.fusions"] and stage["outs"] == ["data/features/toy"]
     assert "--extractor toy" in stage["cmd"]
     assert {"src/vocalab/features/toy.py", "src/vocalab/features/compute.py", "stages/extract.py"} <= set(stage["deps"])
 

@@ -9,6 +9,7 @@ from vocalab.features.handcrafted import HandcraftedConfig
 from vocalab.models.config import TrainConfig
 from vocalab.params import bounded, from_mapping, load_params, load_section, nested
 from vocalab.splits import SplitConfig
+from vocalab.vad import VADConfig
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,8 @@ def test_feature_set_lists_are_checked():
                        match=r"no extractor writes feature set 'mfcc'; extracted sets: compare, egemaps, handcrafted"):
         writer_of("mfcc")
     assert writer_of("logmel").name == "vggish" and writer_of("handcrafted").section == "features"
-    with pytest.raises(ParamsError, match=r"'train\.fusions\.x' joins itself"):
-        from_mapping(TrainConfig, {"feature_sets": ["x"], "fusions": {"x": {"a": "x", "b": "handcrafted"}}},
+    with pytest.raises(ParamsError, match=r"'train\.fusions\.x\.sets' joins 'x', a fusion"):
+        from_mapping(TrainConfig, {"feature_sets": ["x"], "fusions": {"x": {"sets": ["x", "handcrafted"]}}},
                      section="train")
     with pytest.raises(ParamsError, match=r"lists a feature set twice"):
         from_mapping(TrainConfig, {"feature_sets": ["handcrafted", "handcrafted"]}, section="train")
@@ -124,7 +125,7 @@ def test_project_params_file_is_valid():
     from tests.conftest import REPO_ROOT
     from vocalab.features.registry import all_extractors
 
-    sections = [(DataConfig, "data"), (SplitConfig, "split"), (TrainConfig, "train")]
+    sections = [(DataConfig, "data"), (SplitConfig, "split"), (TrainConfig, "train"), (VADConfig, "vad")]
     sections += [(spec.config, spec.section) for spec in all_extractors().values()]
     for cls, section in sections:
         config = load_section(cls, section, REPO_ROOT / "params.yaml")
@@ -145,8 +146,11 @@ def test_every_params_key_a_stage_reads_reruns_it():
     # feature_sets and fusions choose which train@ stages exist, not what one of them does
     keys = {f"train.{f.name}" for f in dataclasses.fields(TrainConfig)} - {"train.feature_sets", "train.fusions"}
     assert set(stages["train"]["params"]) == keys
-    for name, spec in all_extractors().items():
-        assert stages[f"extract_{name}"]["params"] == [spec.section], name
+    for name, spec in all_extractors().items():  # its section; which sets are used; vad if it reads regions
+        regions = ["vad"] if spec.build.reads_speech_region else []
+        assert stages[f"extract_{name}"]["params"] == [spec.section, "train.feature_sets", "train.fusions",
+                                                       *regions], name
+    assert stages["vad"]["params"] == ["vad"]
 
 
 def test_a_misspelled_section_is_named_with_a_suggestion(tmp_path):
@@ -167,7 +171,7 @@ def test_the_known_sections_are_those_the_stages_read():
     from vocalab.features.registry import all_extractors
     from vocalab.params import known_sections
 
-    sections = {"data", "split", "train", "parallel"} | {spec.section for spec in all_extractors().values()}
+    sections = {"data", "split", "vad", "train", "parallel"} | {spec.section for spec in all_extractors().values()}
     known = known_sections()
     assert {s.split(".")[0] for s in sections} == set(known)
     assert {top: tuple(sorted(s.split(".")[1] for s in sections if s.startswith(f"{top}."))) for top in known

@@ -73,7 +73,7 @@ def test_predict_reproduces_the_evaluate_stage(trained, settings, tmp_path, monk
 
 def test_predict_a_folder_of_a_fused_set_and_the_cli(trained, tmp_path, capsys):
     root, store, manifest, splits = trained
-    fuse_stores("hc+hc", store, store, tmp_path / "fused", layer_pooling="mean")
+    fuse_stores("hc+hc", [store, store], tmp_path / "fused", layer_pooling="mean", weighting="equal")
     fused = FeatureStore(tmp_path / "fused")
     train(fused, manifest, splits, TrainConfig(normalize="global"), tmp_path / "model")
     _, predictions, _ = evaluate(*load_model(tmp_path / "model"), fused, manifest, splits)

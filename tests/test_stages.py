@@ -224,3 +224,59 @@ def test_a_stage_ends_when_the_process_that_started_it_is_killed(tmp_path):
     finally:
         for child in psutil.Process().children(recursive=True):
             child.kill()
+
+
+def _local_manifest(ravdess_tree, tmp_path, extra: str = "") -> None:
+    (tmp_path / "params.yaml").write_text(f"data:\n  source: local\n  path: {ravdess_tree}\n  layout: ravdess\n{extra}")
+    for script, args in (("download.py", ("--out", "data/raw")),
+                         ("manifest.py", ("--raw", "data/raw", "--out", "data/manifest.csv", "--rejects",
+                                          "data/rejects.csv", "--metrics", "metrics/manifest.json"))):
+        assert run_stage(script, *args, cwd=tmp_path).returncode == 0
+
+
+def test_sets_no_entry_uses_are_neither_extracted_nor_fused(ravdess_tree, tmp_path):
+    import json
+
+    train = ("embeddings:\n  vggish: {}\n  voice: {}\nfeatures: {}\n"
+             "train:\n  feature_sets: [handcrafted, a+b]\n  fusions:\n    a+b: {sets: [handcrafted, logmel]}\n"
+             "    c+d: {sets: [handcrafted, voice]}\n")
+    _local_manifest(ravdess_tree, tmp_path, train)
+    for extractor, used in (("voice", False), ("vggish", True)):  # vggish writes logmel, which a+b joins
+        result = run_stage("extract.py", "--extractor", extractor, "--manifest", "data/manifest.csv",
+                           "--regions", "data/vad.csv", "--features", "data/features", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert ("not extracted" in result.stdout) is not used
+    assert "not_built" in json.loads((tmp_path / "data/features/voice/meta.json").read_text())
+    assert not (tmp_path / "data/vad.csv").exists()  # an unused set never asked for its regions
+    assert run_stage("extract.py", "--extractor", "handcrafted", "--manifest", "data/manifest.csv",
+                     "--features", "data/features", cwd=tmp_path).returncode == 0
+    built = run_stage("fuse.py", "--name", "a+b", "--features", "data/features", "--out", "data/features/a+b",
+                      cwd=tmp_path)
+    assert built.returncode == 0 and "a+b = handcrafted + logmel" in built.stdout and "equal weighting" in built.stdout
+    skipped = run_stage("fuse.py", "--name", "c+d", "--features", "data/features", "--out", "data/features/c+d",
+                        cwd=tmp_path)
+    assert skipped.returncode == 0 and "c+d is not in train.feature_sets: not built" in skipped.stdout
+    (tmp_path / "params.yaml").write_text((tmp_path / "params.yaml").read_text().replace("[handcrafted, a+b]",
+                                                                                     "[handcrafted, c+d]"))
+    stale = run_stage("fuse.py", "--name", "c+d", "--features", "data/features", "--out", "data/features/c+d",
+                      cwd=tmp_path)  # listed now, but its voice store was not built: named, with the fix
+    assert stale.returncode == 2 and "feature store 'data/features/voice' was not built" in stale.stderr
+
+
+def test_the_vad_stage_writes_every_utterances_region_and_counts(ravdess_tree, tmp_path):
+    import json
+
+    import pandas as pd
+
+    _local_manifest(ravdess_tree, tmp_path, "vad:\n  method: silero\nembeddings:\n  voice: {}\n")
+    result = run_stage("vad.py", "--manifest", "data/manifest.csv", "--out", "data/vad.csv",
+                       "--metrics", "metrics/vad.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(tmp_path / "data/vad.csv")
+    report = json.loads((tmp_path / "metrics/vad.json").read_text())
+    assert len(table) == report["n_utterances"] == 24 and (table["speech_end_s"] > table["speech_start_s"]).all()
+    assert report["n_no_speech"] == (~table["speech_found"]).sum() == len(report["no_speech_utt_ids"])
+    assert f"vad: silero, 24 utterances" in result.stdout
+    extract = run_stage("extract.py", "--extractor", "voice", "--manifest", "data/manifest.csv",
+                        "--features", "data/features", cwd=tmp_path)  # no train section: every set is used
+    assert extract.returncode == 2 and "pass the vad stage's table with --regions data/vad.csv" in extract.stderr

@@ -234,6 +234,13 @@ def load_audio(path: str | Path, *, sampling_rate: int | None = None) -> tuple[n
     return resample(mono, orig_sr=int(file_sr), target_sr=sampling_rate), sampling_rate
 
 
+def cut_region(samples: np.ndarray, sampling_rate: int, start_s: float, end_s: float) -> np.ndarray:
+    """The samples of ``[start_s, end_s)`` (a speech region); at least one sample, never an empty signal."""
+    begin = min(int(round(start_s * sampling_rate)), max(0, len(samples) - 1))
+    end = max(begin + 1, int(round(end_s * sampling_rate)))
+    return samples[begin:end]
+
+
 def audio_hash(path: str | Path) -> str:
     """BLAKE2b-128 of a file's bytes, as hex: the manifest's ``audio_hash``, and the key of feature cache entries."""
     digest = hashlib.blake2b(digest_size=16)

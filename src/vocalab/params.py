@@ -258,7 +258,7 @@ def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> dict[str, Any]:
 
 #: the sections of params.yaml that are not an extractor's; each extractor's own section (``features``,
 #: ``embeddings.vggish``, ...) is known from the extractors' registry
-PIPELINE_SECTIONS = ("data", "split", "train", "parallel")
+PIPELINE_SECTIONS = ("data", "split", "vad", "train", "parallel")
 
 
 def known_sections() -> dict[str, tuple[str, ...] | None]:

@@ -3,9 +3,13 @@
 Two parts of ``dvc.yaml`` are derived, never written by hand:
 
 * **the extraction stages**, one ``extract_<name>`` per registered extractor
-  (:mod:`vocalab.features.registry`): its command, its params section and the stores
-  it writes. Adding a feature set is its module, its params section and its test;
-  ``vocalab pipeline`` then writes its stage.
+  (:mod:`vocalab.features.registry`): its command, its params section (and the
+  ``train`` keys that say whether any set uses its stores), the ``vad`` stage's table
+  and params where it reads speech regions, and the stores it writes. Adding a feature
+  set is its module, its params section and its test; ``vocalab pipeline`` then writes
+  its stage.
+* **the stores the ``fuse`` stage depends on**: every extracted store, since a fusion
+  may join any of them (DVC cannot take a list of dependencies from params).
 * **every stage's code dependencies**: the ``src/vocalab/...`` files its script imports,
   transitively (:func:`vocalab.imports.import_closure`), plus the extractor module the
   generic extraction script loads. A change to a module then reruns exactly the stages
@@ -27,6 +31,8 @@ import yaml
 from vocalab.imports import PACKAGE, import_closure, module_file
 
 DVC_YAML = "dvc.yaml"
+FUSE = "fuse"
+STORES = "data/features/"
 _EXTRACT = "extract_"
 _STAGE = re.compile(r"^  ([A-Za-z0-9_@-]+):")
 
@@ -51,9 +57,15 @@ def code_deps(cmd: str, root: Path, src: Path) -> list[str]:
     return sorted(path.relative_to(root).as_posix() for path in files)
 
 
-def extraction_cmd(name: str) -> str:
-    """The command of extractor ``name``'s stage."""
-    return f"python stages/extract.py --extractor {name} --manifest data/manifest.csv --features data/features"
+#: the ``vad`` stage's table of speech regions, read by the extractors that declare ``reads_speech_region``
+REGIONS = "data/vad.csv"
+
+
+def extraction_cmd(spec: Any) -> str:
+    """The command of an extractor's stage."""
+    regions = f" --regions {REGIONS}" if spec.build.reads_speech_region else ""
+    return (f"python stages/extract.py --extractor {spec.name} --manifest data/manifest.csv{regions} "
+            f"--features data/features")
 
 
 def extraction_stage(spec: Any) -> str:
@@ -61,14 +73,20 @@ def extraction_stage(spec: Any) -> str:
     outputs = list(spec.outputs)
     comment = (f"  # {', '.join(outputs[:-1])} and {outputs[-1]}, from one pass over the audio"
                if len(outputs) > 1 else "")
+    if spec.build.reads_speech_region:
+        comment += f"{'; it' if comment else '  #'} reads each utterance's speech region (vad)"
     lines = [
         f"  {_EXTRACT}{spec.name}:{comment}",
-        f"    cmd: {extraction_cmd(spec.name)}",
+        f"    cmd: {extraction_cmd(spec)}",
         "    deps:",
         "      - stages/extract.py",
         "      - data/manifest.csv",
+        *([f"      - {REGIONS}"] if spec.build.reads_speech_region else []),
         "    params:",
         f"      - {spec.section}",
+        "      - train.feature_sets  # a set no entry uses is not extracted",
+        "      - train.fusions",
+        *([f"      - vad"] if spec.build.reads_speech_region else []),
         "    outs:",
         *(f"      - data/features/{output}" for output in outputs),
     ]
@@ -131,11 +149,14 @@ def render(text: str, root: Path, src: Path, extractors: dict[str, Any]) -> str:
     out = []
     for name, body in before + generated + after:
         if name.startswith(_EXTRACT):
-            cmd = extraction_cmd(name[len(_EXTRACT):])
+            cmd = extraction_cmd(extractors[name[len(_EXTRACT):]])
         else:
             stage = stages[name]
             cmd = (stage.get("do") or stage).get("cmd", "")
             cmd = " ".join(cmd) if isinstance(cmd, list) else cmd
+        if name == FUSE:  # a fusion may join any extracted sets: it depends on each store
+            stores = [f"{STORES}{output}" for spec in extractors.values() for output in spec.outputs]
+            body = _with_code_deps(body, stores, STORES)
         if stage_roots(cmd, root, src):
             body = _with_code_deps(body, code_deps(cmd, root, src), prefix)
         out.append(body)

@@ -26,7 +26,9 @@ from vocalab.manifest_build import inspect_file
 from vocalab.metrics import argmax_labels
 from vocalab.models.normalize import MIN_SPEAKER_FILES, own_statistics, speaker_standardise, \
     speaker_standardise_frames
+from vocalab.params import from_mapping
 from vocalab.training import SplitData, load_model, load_unknown_speaker_models
+from vocalab.vad import VADConfig, file_regions
 
 
 def audio_files(inputs: Sequence[str | Path]) -> tuple[list[Path], dict[Path, str]]:
@@ -74,6 +76,22 @@ def extractor_for(meta: StoreMeta, source: str = "the model's model.json") -> An
                            f"edited or is damaged, params.yaml is not involved. Retrain: dvc repro train") from None
 
 
+def speech_regions(meta: StoreMeta, paths: list[Path], cache: dict[str, Any],
+                   source: str) -> list[tuple[float, float]] | None:
+    """Each file's speech region, found as the ``vad`` stage found those of the store (None: whole files)."""
+    if not meta.raw.get("reads_speech_region"):
+        return None
+    try:
+        config = from_mapping(VADConfig, meta.raw.get("vad") or {}, section="vad")
+    except ParamsError as err:
+        raise VocalabError(f"{source} records vad params that are not valid ({err}): the file was edited or is "
+                           f"damaged. Retrain: dvc repro train") from None
+    key = repr(("vad", meta.raw.get("vad")))
+    if key not in cache:
+        cache[key] = [(r.start_s, r.end_s) for r in file_regions([str(p) for p in paths], config)]
+    return cache[key]
+
+
 def _features(meta: StoreMeta, paths: list[Path], layer_pooling: str, sequences: bool,
               cache: dict[str, Any], source: str = "the model's model.json") -> tuple[Any, np.ndarray]:
     """Pooled rows or frame sequences of ``paths``, as the store held them, and which files have any.
@@ -87,7 +105,8 @@ def _features(meta: StoreMeta, paths: list[Path], layer_pooling: str, sequences:
         return values, np.logical_and.reduce([ok for _, ok in parts])
     key = repr((meta.feature_set, meta.params))
     if key not in cache:
-        cache[key] = extract_files(extractor_for(meta, source), [str(p) for p in paths])[meta.feature_set]
+        cache[key] = extract_files(extractor_for(meta, source), [str(p) for p in paths],
+                                   speech_regions(meta, paths, cache, source))[meta.feature_set]
     frames, lengths, pooled = cache[key]
     ok = np.asarray(lengths) > 0
     if sequences:

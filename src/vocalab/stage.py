@@ -12,9 +12,10 @@ from vocalab.errors import VocalabError, report
 from vocalab.parallel import die_with_launcher
 
 
-def parse_args(description: str, *paths: str, names: tuple[str, ...] = ()) -> argparse.Namespace:
-    """Parse a stage's arguments: ``--params``, one required ``--<path> PATH`` per path
-    and one required ``--<name> TEXT`` per name.
+def parse_args(description: str, *paths: str, names: tuple[str, ...] = (),
+               optional: tuple[str, ...] = ()) -> argparse.Namespace:
+    """Parse a stage's arguments: ``--params``, one required ``--<path> PATH`` per path, one
+    required ``--<name> TEXT`` per name, and one ``--<path> PATH`` (default None) per ``optional``.
 
     Paths come from dvc.yaml, so they are never repeated in code.
     """
@@ -24,6 +25,8 @@ def parse_args(description: str, *paths: str, names: tuple[str, ...] = ()) -> ar
         parser.add_argument(f"--{path}", type=Path, required=True)
     for name in names:
         parser.add_argument(f"--{name}", required=True)
+    for path in optional:
+        parser.add_argument(f"--{path}", type=Path, default=None)
     return parser.parse_args()
 
 

@@ -58,6 +58,10 @@ def summarise(feature_sets: Sequence[str], predictions_dir: Path, models_dir: Pa
     return dict(sorted(rows.items(), key=lambda item: -item[1]["uar"]))
 
 
+#: how the leaderboard marks a set whose features come from a network with random weights
+RANDOM_MARK = "(random weights: not a result)"
+
+
 def leaderboard_markdown(summary: dict[str, Any]) -> str:
     """A GitHub Markdown table, best UAR first."""
     lines = ["| rank | feature set | model | UAR | macro-F1 | accuracy | test utts (speakers) | protocol |",
@@ -67,11 +71,16 @@ def leaderboard_markdown(summary: dict[str, Any]) -> str:
         protocol = f"{row['folds']}-fold speakers" if row["folds"] > 1 else "held-out speakers"
         if row["speaker_overlap"]:
             protocol = "**speaker overlap** (not speaker-independent)"
-        protocol += f", {row['normalize']} norm" + (", random-init network" if row["random_init"] else "")
-        lines.append(f"| {rank} | {name} | {row['model']} | {row['uar']:.3f}{spread} | {row['macro_f1']:.3f} | "
+        protocol += f", {row['normalize']} norm"
+        shown = f"{name} {RANDOM_MARK}" if row["random_init"] else name
+        lines.append(f"| {rank} | {shown} | {row['model']} | {row['uar']:.3f}{spread} | {row['macro_f1']:.3f} | "
                      f"{row['accuracy']:.3f} | {row['n_test']} ({row['n_test_speakers']}) | {protocol} |")
     if summary:
         lines.append("")
         lines.append(f"Chance UAR: {next(iter(summary.values()))['chance_uar']:.3f}. "
                      f"UAR is the mean of per-class recalls on speakers no model was trained on.")
+        if any(row["random_init"] for row in summary.values()):
+            lines.append("")
+            lines.append(f"{RANDOM_MARK}: features from a network with random weights (init: random). These rows "
+                         f"check the plumbing only; they are not results. Set init: pretrained with real weights.")
     return "\n".join(lines) + "\n"

@@ -29,7 +29,8 @@ import pandas as pd
 from vocalab.errors import FeatureStoreError, VocalabError
 from vocalab.features.store import FeatureStore
 from vocalab.metrics import uar
-from vocalab.models.classifiers import build_classifier, decision_scores, settle_calibration
+from vocalab.features.fusion import block_weights
+from vocalab.models.classifiers import build_classifier, decision_scores, fit_pooled, settle_calibration
 from vocalab.models.config import TrainConfig, search_grid, with_override
 from vocalab.manifest import speakers_known
 from vocalab.models.normalize import speaker_standardise, speaker_standardise_frames
@@ -48,6 +49,8 @@ class SplitData:
     features: np.ndarray | None = None  # [shape=(n, 2 * dim)] pooled models
     sequences: list[np.ndarray] | None = None  # [shape=(t_i, dim)] sequence models
     absent_utt_ids: list[str] = field(default_factory=list)  # in the split, but without frames in the store
+    # a fusion's weights per pooled column (weighting: equal), applied after standardisation; None: all 1
+    column_weights: np.ndarray | None = None
 
 
 #: the folder, inside each fold's, of the model for speakers who cannot be standardised on their own
@@ -92,7 +95,8 @@ def split_data(store: FeatureStore, manifest: pd.DataFrame, view: pd.DataFrame, 
     _check_finite(store, utt_ids, np.isfinite(features).all(axis=1))
     if normalize == "speaker" and len(features):
         features = speaker_standardise(features, speakers)
-    return SplitData(labels, utt_ids, speakers, features=features, absent_utt_ids=absent)
+    return SplitData(labels, utt_ids, speakers, features=features, absent_utt_ids=absent,
+                     column_weights=block_weights(store.meta))
 
 
 def _check_finite(store: FeatureStore, utt_ids: list[str], finite: Any) -> None:
@@ -150,7 +154,7 @@ def fit_candidate(config: TrainConfig, train_data: SplitData, validation: SplitD
                                    "at least 2 training utterances of every class. Use train.model: logreg, "
                                    "or a split that leaves more of the rare class in train.")
             pipeline.set_params(classify__cv=min(5, rarest))
-        pipeline.fit(train_data.features, train_data.labels)
+        fit_pooled(pipeline, train_data.features, train_data.labels, train_data.column_weights)
         settle_calibration(pipeline)
         if list(pipeline.classes_) != classes:
             raise VocalabError(f"the model learned classes {list(pipeline.classes_)}, expected {classes}.")
@@ -238,7 +242,7 @@ def joined(a: SplitData, b: SplitData) -> SplitData:
     """Two splits' pooled rows as one (each speaker was standardised on their own already)."""
     return SplitData(np.concatenate([a.labels, b.labels]), a.utt_ids + b.utt_ids, a.speakers + b.speakers,
                      features=np.concatenate([a.features, b.features]),
-                     absent_utt_ids=a.absent_utt_ids + b.absent_utt_ids)
+                     absent_utt_ids=a.absent_utt_ids + b.absent_utt_ids, column_weights=a.column_weights)
 
 
 def curves_table(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -26,16 +26,17 @@ HANDCRAFTED_BRANCH = {"extract_handcrafted", "train@handcrafted", "evaluate@hand
 WAV2VEC2_BRANCH = {"extract_wav2vec2", "train@wav2vec2", "evaluate@wav2vec2"}
 VGGISH_STAGES = {"extract_vggish", "train@vggish", "evaluate@vggish"}
 LOGMEL_STAGES = {"train@logmel", "evaluate@logmel"}
-FUSED = {"fuse@handcrafted+wav2vec2", "train@handcrafted+wav2vec2", "evaluate@handcrafted+wav2vec2"}
+VOICE_BRANCH = {"vad", "extract_voice", "train@voice", "evaluate@voice"}
+VOICE_FUSED = {f"{stage}@{name}" for stage in ("fuse", "train", "evaluate") for name in ("compare+voice",
+                                                                                        "egemaps+voice")}
 EGEMAPS_STAGES = {"train@egemaps", "evaluate@egemaps"}
 COMPARE_STAGES = {"train@compare", "evaluate@compare"}
 SMILE_FUSED = {"fuse@egemaps+handcrafted", "train@egemaps+handcrafted", "evaluate@egemaps+handcrafted"}
-SETS = ["egemaps+handcrafted", "compare", "egemaps", "handcrafted", "logmel", "wav2vec2", "vggish",
-        "handcrafted+wav2vec2"]
+SETS = ["compare+voice", "egemaps+voice", "compare", "voice", "egemaps+handcrafted", "egemaps", "handcrafted",
+        "logmel", "wav2vec2", "vggish"]
 ALL_STAGES = ({"check_params", "download", "manifest", "split", "durations", "summary", "extract_opensmile"}
-              | HANDCRAFTED_BRANCH
-              | WAV2VEC2_BRANCH | VGGISH_STAGES | LOGMEL_STAGES | FUSED | EGEMAPS_STAGES | COMPARE_STAGES
-              | SMILE_FUSED)
+              | HANDCRAFTED_BRANCH | WAV2VEC2_BRANCH | VGGISH_STAGES | LOGMEL_STAGES | VOICE_BRANCH | VOICE_FUSED
+              | EGEMAPS_STAGES | COMPARE_STAGES | SMILE_FUSED)
 TINY_MODEL = "models/tiny-wav2vec2"
 # the README's command for reviewing experiments: what changed, headline UAR only
 EXP_SHOW = ["--only-changed", "--drop",
@@ -95,13 +96,16 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     assert vggish["short_clips"] == {"policy": "pad", "n": 0, "n_test": 0} and vggish["n_test"] == before["n_test"]
     logmel = json.loads((root / "metrics/logmel.json").read_text())
     assert logmel["n_features"] == 128 and logmel["n_test"] == before["n_test"]
-    fused = details(root, "handcrafted+wav2vec2")
-    assert fused["n_features"] == 30 + 64 and fused["components"] == ["handcrafted", "wav2vec2"]
+    fused = details(root, "compare+voice")
+    assert fused["n_features"] == 6373 + 256 and fused["components"] == ["compare", "voice"]
+    voice = details(root, "voice")
+    assert voice["n_features"] == 256 and voice["pretrained"] is True
+    vad = json.loads((root / "metrics/vad.json").read_text())
+    assert vad["n_utterances"] == 60 and vad["n_no_speech"] == len(vad["no_speech_utt_ids"])
     hc = details(root, "handcrafted")
     assert len(hc["per_class"]) == 8 and hc["protocol"]["folds"] == 1  # 8 synthetic emotions
     summary = json.loads((root / "metrics/summary.json").read_text())
-    assert set(summary) == {"handcrafted", "wav2vec2", "vggish", "logmel", "handcrafted+wav2vec2", "egemaps",
-                            "compare", "egemaps+handcrafted"}
+    assert set(summary) == set(SETS)
     egemaps = json.loads((root / "metrics/egemaps.json").read_text())
     assert egemaps["n_features"] == 88 and egemaps["n_test"] == before["n_test"]
     assert json.loads((root / "metrics/compare.json").read_text())["n_features"] == 6373
@@ -110,7 +114,8 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     assert summary["handcrafted"]["uar"] == before["uar"]  # recomputed from the predictions, same number
     assert list(summary) == sorted(summary, key=lambda name: -summary[name]["uar"])
     table = (root / "metrics/leaderboard.md").read_text()
-    assert table.startswith("| rank | feature set |") and "handcrafted+wav2vec2" in table
+    assert table.startswith("| rank | feature set |") and "| compare+voice |" in table
+    assert "| wav2vec2 (random weights: not a result) |" in table  # a plumbing check, never read as a result
     for name in ("durations.png", "class_balance.png", "split_balance.png", "handcrafted_confusion.png",
                  "wav2vec2_confusion.png", "vggish_confusion.png", "logmel_confusion.png", "comparison.png",
                  "curves/handcrafted.png"):
@@ -122,9 +127,11 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
 
     output = dvc(project, "exp", "run", "-S", "features.n_mfcc=20")
     # check_params reruns on any edit of params.yaml: it checks every section, in under a second
-    assert stages_run(output) == HANDCRAFTED_BRANCH | FUSED | SMILE_FUSED | {"summary", "check_params"}
+    # every fusion may join any store, so each checks its own again: only egemaps+handcrafted changed
+    fuse_checks = {"fuse@compare+voice", "fuse@egemaps+voice"}
+    assert stages_run(output) == HANDCRAFTED_BRANCH | SMILE_FUSED | fuse_checks | {"summary", "check_params"}
     for cached in ("download", "manifest", "split", "durations", "extract_wav2vec2", "extract_vggish",
-                   "extract_opensmile"):
+                   "extract_opensmile", "extract_voice", "vad", "train@compare+voice"):
         assert f"Stage '{cached}' didn't change, skipping" in output
     after = json.loads((root / "metrics/handcrafted.json").read_text())
     assert after["n_features"] == 44
@@ -148,6 +155,9 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     assert changed_stages(project, {"embeddings.vggish.embedding": "post_relu"}) == {"extract_vggish",
                                                                                     "check_params"}
     assert changed_stages(project, {"opensmile.egemaps": "GeMAPSv01b"}) == {"extract_opensmile", "check_params"}
+    # speech regions reach the stages that read them, and only those
+    assert changed_stages(project, {"vad.padding_ms": 50}) == {"vad", "extract_voice", "extract_opensmile",
+                                                               "check_params"}
     assert changed_stages(project, {"train.svm.C": 10.0}) == {f"train@{name}" for name in SETS} | {"check_params"}
 
     # a misspelled section changes no other stage, and is named instead of ignored
@@ -188,10 +198,15 @@ def test_plots_diff_renders_offline(project):
 def test_sequence_model_with_speaker_folds_then_predict(project):
     """A tiny attentive head over 2 leave-speakers-out folds, then predict with the saved model."""
     root, env = project
-    output = dvc(project, "exp", "run", "-S", "train.model=attentive", "-S", "train.sequence.epochs=2",
+    output = dvc(project, "exp", "run", "-S", "train.model=attentive", "-S", "train.search={}",
+                 "-S", "train.sequence.epochs=2",
                  "-S", "train.sequence.hidden=8", "-S", "train.feature_sets=[handcrafted,logmel]",
                  "-S", "split.strategy=speaker_kfold", "-S", "split.folds=2")
     assert {"split", "train@handcrafted", "evaluate@handcrafted", "train@logmel", "summary"} <= stages_run(output)
+    # sets no entry uses are neither extracted nor fused (each stage leaves word of it in a moment)
+    for unused in ("wav2vec2", "opensmile", "voice"):
+        assert f"extract_{unused}: no entry of train.feature_sets uses" in output
+    assert "fuse: compare+voice is not in train.feature_sets: not built" in output
     metrics = details(root, "handcrafted")
     assert metrics["classifier"] == "attentive" and metrics["protocol"]["split"] == "speaker_kfold"
     assert len(metrics["folds"]["per_fold"]) == 2 and metrics["n_test"] == 60  # every utterance tested once

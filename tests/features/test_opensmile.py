@@ -66,7 +66,8 @@ def test_over_a_manifest_short_clips_are_left_out_and_counted(extractor, tmp_pat
     rows = []
     for i, duration in enumerate((0.8, 0.03, 1.1)):
         path = write_wav(tmp_path / "audio" / f"u{i}.wav", speech_like(i, duration_s=duration), 16000)
-        rows.append({"utt_id": f"u{i}", "path": str(path), "duration_s": duration})
+        rows.append({"utt_id": f"u{i}", "path": str(path), "duration_s": duration,
+                     "speech_start_s": 0.0, "speech_end_s": duration})  # the whole clip
     manifest = pd.DataFrame(rows)
     report = extract_manifest(manifest, extractor, {"egemaps": tmp_path / "egemaps", "compare": tmp_path / "compare"},
                               workers=2, shard_size=1, cache_root=tmp_path / "scratch", progress=False)

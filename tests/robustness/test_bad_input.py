@@ -19,11 +19,13 @@ from vocalab.errors import ParamsError
 from vocalab.features.handcrafted import HandcraftedConfig
 from vocalab.features.opensmile import OpenSmileConfig
 from vocalab.features.vggish import VGGishExtractorConfig
+from vocalab.features.voice import VoiceConfig
 from vocalab.features.wav2vec2 import Wav2Vec2ExtractorConfig
 from vocalab.manifest_build import build_manifest
 from vocalab.models.config import TrainConfig
 from vocalab.params import from_mapping
 from vocalab.splits import SplitConfig
+from vocalab.vad import VADConfig
 
 RATE = 16000
 
@@ -135,6 +137,10 @@ PARAMS = {
                              r"embeddings\.wav2vec2\.device"),
     "VGGish unknown short-clip policy": (VGGishExtractorConfig, "embeddings.vggish", {"short_clips": "skip"},
                                          r"'embeddings\.vggish\.short_clips' = 'skip'"),
+    "voice partials too sparse to cover a clip": (VoiceConfig, "embeddings.voice", {"rate": 0.5},
+                                                  r"'embeddings\.voice\.rate' = 0\.5 is out of range"),
+    "unknown VAD method": (VADConfig, "vad", {"method": "webrtc"}, r"'vad\.method' = 'webrtc'"),
+    "VAD threshold that no speech reaches": (VADConfig, "vad", {"threshold": 1.0}, r"'vad\.threshold' = 1\.0"),
     "unknown layout": (DataConfig, "data", {"source": "synthetic", "layout": "ravdes"}, r"Did you mean 'ravdess'"),
     "corpus path left empty": (DataConfig, "data", {"path": None}, r"'data\.path' is empty"),
     "corpus path with a tilde": (DataConfig, "data", {"source": "local", "path": "~/corpora/ravdess"},
@@ -148,8 +154,10 @@ PARAMS = {
     "unknown model": (TrainConfig, "train", {"model": "xgboost"}, r"'train\.model' = 'xgboost'"),
     "search over an unknown key": (TrainConfig, "train", {"search": {"gamma_": [1, 2]}}, r"train\.search"),
     "search value out of range": (TrainConfig, "train", {"search": {"C": [-1]}}, r"'train\.search\.C' = -1"),
-    "fusion of a set with itself": (TrainConfig, "train", {"feature_sets": ["x"], "fusions": {"x": {"a": "x", "b": "y"}}},
-                                    r"joins itself"),
+    "fusion of a set with itself": (TrainConfig, "train", {"feature_sets": ["x"], "fusions": {"x": {"sets": ["x", "y"]}}},
+                                    r"'train\.fusions\.x\.sets' joins 'x', a fusion"),
+    "fusion in the old a/b form": (TrainConfig, "train", {"fusions": {"x": {"a": "p", "b": "q"}}},
+                                   r"unknown params key 'train\.fusions\.x\.a'.*sets, weighting"),
     "a feature set listed twice": (TrainConfig, "train", {"feature_sets": ["handcrafted", "handcrafted"]},
                                    r"lists a feature set twice"),
     "no feature set": (TrainConfig, "train", {"feature_sets": []}, r"'train\.feature_sets' is empty"),

@@ -29,11 +29,11 @@ from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
 
 from vocalab.features.base import Extractor
-from vocalab.features.compute import extract_entries
+from vocalab.features.compute import Regions, extract_entries
 from vocalab.parallel import die_with_parent
 
-#: one shard of work: its files, their cache keys, and their audio seconds
-Shard = tuple[Sequence[str], Sequence[str], float]
+#: one shard of work: its files, their cache keys, their audio seconds, and their speech regions (or None)
+Shard = tuple[Sequence[str], Sequence[str], float, Regions]
 Sink = Callable[[Sequence[str], list], Any]
 OnResult = Callable[[Sequence[str], Any, float], None]
 
@@ -58,9 +58,9 @@ def _init_local_worker(extractor: Any, n_workers: int, sink: Sink) -> None:
     _load(extractor, n_workers, sink)
 
 
-def _run_shard(paths: Sequence[str], keys: Sequence[str] = ()) -> Any:
+def _run_shard(paths: Sequence[str], keys: Sequence[str] = (), regions: Regions = None) -> Any:
     """One shard in a worker: its entries, or what the worker's sink made of them."""
-    entries = extract_entries(_WORKER["extractor"], paths)
+    entries = extract_entries(_WORKER["extractor"], paths, regions)
     sink = _WORKER.get("sink")
     return entries if sink is None else sink(keys, entries)
 
@@ -70,8 +70,8 @@ def run_local(extractor: Extractor, shards: Sequence[Shard], sink: Sink, on_resu
     """Run ``shards`` in this process (one worker or one shard) or a local process pool; returns the workers used."""
     if workers <= 1 or len(shards) <= 1:
         with extractor.worker_threads(1):  # the same thread rule as in the workers
-            for paths, keys, audio_s in shards:
-                on_result(keys, sink(keys, extract_entries(extractor, paths)), audio_s)
+            for paths, keys, audio_s, regions in shards:
+                on_result(keys, sink(keys, extract_entries(extractor, paths, regions)), audio_s)
         return 1
     start_method = extractor.start_method or _START_METHOD
     if start_method == "fork":
@@ -80,7 +80,8 @@ def run_local(extractor: Extractor, shards: Sequence[Shard], sink: Sink, on_resu
     n_workers = min(workers, len(shards))
     with cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=context, initializer=_init_local_worker,
                                 initargs=(extractor, n_workers, sink)) as executor:
-        futures = {executor.submit(_run_shard, paths, keys): (keys, audio_s) for paths, keys, audio_s in shards}
+        futures = {executor.submit(_run_shard, paths, keys, regions): (keys, audio_s)
+                   for paths, keys, audio_s, regions in shards}
         try:
             for future in cf.as_completed(futures):
                 keys, audio_s = futures.pop(future)
@@ -123,8 +124,8 @@ def run_dask(extractor: Extractor, shards: Sequence[Shard], sink: Sink, on_resul
         addresses = list(client.scheduler_info()["workers"])
         per_host = dict(Counter(urlparse(a).hostname or "" for a in addresses))
         client.register_plugin(_dask_plugin(extractor, per_host), name=f"vocalab-{extractor.name}")
-        futures = {client.submit(_run_shard, list(paths), pure=False): (keys, audio_s)
-                   for paths, keys, audio_s in shards}
+        futures = {client.submit(_run_shard, list(paths), (), regions, pure=False): (keys, audio_s)
+                   for paths, keys, audio_s, regions in shards}
         try:
             for future in as_completed(list(futures)):
                 keys, audio_s = futures.pop(future)

@@ -49,6 +49,9 @@ class Extractor:
     preferred_workers: int | None = None
     #: files per unit of work sent to a worker
     shard_size: int = 32
+    #: whether it reads each utterance's speech region (the ``vad`` stage's) instead of the whole file; its
+    #: stage then depends on that table, and its stores' meta say so
+    reads_speech_region: ClassVar[bool] = False
 
     # -- what it writes --------------------------------------------------------------------
 

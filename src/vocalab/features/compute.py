@@ -7,15 +7,19 @@ They touch no store and no cache: they return arrays.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from vocalab.audio import load_audio
+from vocalab.audio import cut_region, load_audio
 from vocalab.errors import AudioError
 from vocalab.features.base import Extractor
 from vocalab.features.cache import Entry
 from vocalab.features.store import Output, pool
+
+
+#: each file's ``(start_s, end_s)`` speech region, for an extractor that reads regions; None: whole files
+Regions = Optional[Sequence[tuple[float, float]]]
 
 
 def _extract_signals(extractor: Extractor, paths: Sequence[str], signals: list[np.ndarray]) -> list[Any]:
@@ -66,8 +70,9 @@ def _checked_row(output: Output, path: str, row: Any, width: int) -> np.ndarray:
     return row.astype(np.float32)
 
 
-def extract_files(extractor: Extractor, paths: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Decode and extract each file.
+def extract_files(extractor: Extractor, paths: Sequence[str], regions: Regions = None,
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Decode and extract each file (of each file, its ``[start_s, end_s)`` region where ``regions`` are given).
 
     Returns
     -------
@@ -84,6 +89,8 @@ def extract_files(extractor: Extractor, paths: Sequence[str]) -> dict[str, tuple
     """
     outputs = extractor.outputs()
     signals = [load_audio(path, sampling_rate=extractor.sampling_rate)[0] for path in paths]
+    if regions is not None:
+        signals = [cut_region(s, extractor.sampling_rate, start, end) for s, (start, end) in zip(signals, regions)]
     results = [_by_output(result, outputs) for result in _extract_signals(extractor, paths, signals)]
     shards = {}
     for output in outputs:
@@ -106,9 +113,9 @@ def extract_files(extractor: Extractor, paths: Sequence[str]) -> dict[str, tuple
     return shards
 
 
-def extract_entries(extractor: Extractor, paths: Sequence[str]) -> list[Entry]:
-    """Decode and extract each file: one cache entry per file (every output's frames and pooled row)."""
-    shards = extract_files(extractor, paths)
+def extract_entries(extractor: Extractor, paths: Sequence[str], regions: Regions = None) -> list[Entry]:
+    """Decode and extract each file (or region): one cache entry per file (every output's frames and pooled row)."""
+    shards = extract_files(extractor, paths, regions)
     entries = []
     for k in range(len(paths)):
         outputs = {}

@@ -17,8 +17,9 @@ Three steps, each with one job:
 
 from __future__ import annotations
 
+import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
@@ -82,18 +83,31 @@ class _AudioProgress:
         self._bar.close()
 
 
+#: the manifest columns of each utterance's speech region (from the ``vad`` stage), for extractors that read it
+REGION_COLUMNS = ("speech_start_s", "speech_end_s")
+
+#: one file to extract: its path, cache key, audio seconds, and speech region (None: the whole file)
+Work = tuple[str, str, float, "tuple[float, float] | None"]
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a run has to do: each row's cache key, and the files whose key is not cached."""
 
     keys: list[str]  # per manifest row
-    work: list[tuple[str, str, float]]  # (path, key, audio seconds), one per missing key, in manifest order
+    work: list[Work]  # one per missing key, in manifest order
     cached: int  # rows whose key is cached
+
+
+def stored_outputs(extractor: Extractor) -> list[Output]:
+    """The extractor's outputs, each meta saying whether it read speech regions (so the fingerprint covers it)."""
+    return [replace(o, meta={**o.meta, "reads_speech_region": extractor.reads_speech_region})
+            for o in extractor.outputs()]
 
 
 def open_cache(extractor: Extractor, root: Path | None = None) -> FeatureCache:
     """The cache of this extractor's fingerprint: its outputs' metadata and its code version."""
-    metas = [o.meta for o in extractor.outputs()]
+    metas = [o.meta for o in stored_outputs(extractor)]
     code = code_version(type(extractor).__module__)
     return FeatureCache(cache_root() if root is None else Path(root), extractor.name, fingerprint(metas, code),
                         info={"extractor": extractor.name, "outputs": metas, "code": code})
@@ -106,17 +120,38 @@ def audio_keys(manifest: pd.DataFrame) -> list[str]:
     return [audio_hash(p) for p in manifest["path"].astype(str)]
 
 
-def plan(manifest: pd.DataFrame, cache: FeatureCache, packed: Pack | None = None) -> Plan:
-    keys = audio_keys(manifest)
+def speech_regions(manifest: pd.DataFrame, extractor: Extractor) -> list[tuple[float, float]] | None:
+    """Each row's speech region, for an extractor that reads regions (None for one that reads whole files)."""
+    if not extractor.reads_speech_region:
+        return None
+    missing = [c for c in REGION_COLUMNS if c not in manifest.columns]
+    if missing or manifest[list(REGION_COLUMNS)].isna().any().any():
+        raise FeatureStoreError(f"{extractor.name} reads each utterance's speech region, but the manifest has no "
+                                f"complete {', '.join(REGION_COLUMNS)} columns. Run the 'vad' stage first "
+                                f"(dvc repro vad) and pass its table.")
+    return list(zip(manifest[REGION_COLUMNS[0]].astype(float), manifest[REGION_COLUMNS[1]].astype(float)))
+
+
+def region_key(key: str, region: tuple[float, float] | None) -> str:
+    """The cache key of an audio file's region: its content and the region's bounds (the file's own key if None)."""
+    if region is None:
+        return key
+    return hashlib.blake2b(f"{key}:{region[0]:.4f}:{region[1]:.4f}".encode(), digest_size=16).hexdigest()
+
+
+def plan(manifest: pd.DataFrame, cache: FeatureCache, packed: Pack | None = None,
+         regions: list[tuple[float, float]] | None = None) -> Plan:
+    rows = regions or [None] * len(manifest)
+    keys = [region_key(key, region) for key, region in zip(audio_keys(manifest), rows)]
     paths = manifest["path"].astype(str).tolist()
     durations = manifest["duration_s"].to_numpy(dtype=np.float64)
     work, seen = [], set()
-    for path, key, duration in zip(paths, keys, durations):
+    for path, key, duration, region in zip(paths, keys, durations, rows):
         if key not in seen:
             seen.add(key)
             if not (packed is not None and packed.covers(key)) and not cache.has(key):
-                work.append((path, key, float(duration)))
-    missing = {key for _, key, _ in work}
+                work.append((path, key, float(duration), region))
+    missing = {work_key for _, work_key, _, _ in work}
     return Plan(keys, work, sum(1 for key in keys if key not in missing))
 
 
@@ -231,7 +266,7 @@ def shard_bounds(n: int, shard_size: int, workers: int) -> list[tuple[int, int]]
     return bounds
 
 
-def execute(extractor: Extractor, work: Sequence[tuple[str, str, float]], cache: FeatureCache, *,
+def execute(extractor: Extractor, work: Sequence[Work], cache: FeatureCache, *,
             workers: int, shard_size: int, backend: str, scheduler: str | None,
             bar: _AudioProgress) -> tuple[int, dict[str, dict[str, int]]]:
     """Extract ``work`` on ``backend`` into the cache; returns the workers used and each new entry's frame counts."""
@@ -241,7 +276,9 @@ def execute(extractor: Extractor, work: Sequence[tuple[str, str, float]], cache:
     shards = []
     for begin, end in shard_bounds(len(work), shard_size, workers):
         part = work[begin:end]
-        shards.append(([p for p, _, _ in part], [k for _, k, _ in part], sum(a for _, _, a in part)))
+        regions = [r for _, _, _, r in part] if extractor.reads_speech_region else None
+        shards.append(([p for p, _, _, _ in part], [k for _, k, _, _ in part], sum(a for _, _, a, _ in part),
+                       regions))
 
     def on_result(keys: Sequence[str], counts: list[dict[str, int]], audio_s: float) -> None:
         lengths.update(zip(keys, counts))
@@ -307,23 +344,25 @@ def extract_manifest(
         workers = extractor.preferred_workers or default_workers()
     if shard_size is None:
         shard_size = extractor.shard_size
-    outputs = extractor.outputs()
+    outputs = stored_outputs(extractor)
     out_dirs = _out_dirs(extractor, outputs, out_dir)
     cache = open_cache(extractor, cache_root)
     durations = manifest["duration_s"].to_numpy(dtype=np.float64)
     packed, pack_damaged = pack.load(cache.pack_folder, {o.name: (o.dim, o.frames_dtype) for o in outputs})
 
     try:
-        todo = plan(manifest, cache, packed)
+        regions = speech_regions(manifest, extractor)
+        todo = plan(manifest, cache, packed, regions)
         bar = _AudioProgress(float(durations.sum()), desc=f"extract {extractor.name}", disable=not progress)
-        bar.advance(float(durations.sum()) - sum(a for _, _, a in todo.work))
+        bar.advance(float(durations.sum()) - sum(a for _, _, a, _ in todo.work))
         options = dict(workers=workers, shard_size=shard_size, backend=backend, scheduler=scheduler, bar=bar)
         used, lengths = execute(extractor, todo.work, cache, **options)
         first_row = {key: i for i, key in reversed(list(enumerate(todo.keys)))}
 
         def redo(keys: Iterable[str]) -> None:  # damaged entries are recomputed, never read into a store
             nonlocal used
-            work = [(str(manifest["path"].iloc[first_row[k]]), k, 0.0) for k in sorted(keys, key=first_row.get)]
+            work = [(str(manifest["path"].iloc[first_row[k]]), k, 0.0, regions[first_row[k]] if regions else None)
+                    for k in sorted(keys, key=first_row.get)]
             n, more = execute(extractor, work, cache, **options)
             used = max(used, n)
             lengths.update(more)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -116,6 +116,9 @@ class OpenSmileExtractor(Extractor):
 
     name = "opensmile"
     frames_dtype = "float32"
+    # silence before and after speech only dilutes the functionals: trimmed, ComParE and eGeMAPS alone gained
+    # 0.9 and 2.9 points of UAR on EmoDB, whose 2 s clips are 98 % speech (README: Accuracy on real speech)
+    reads_speech_region: ClassVar[bool] = True
 
     def __init__(self, config: OpenSmileConfig) -> None:
         import opensmile

@@ -40,7 +40,8 @@ class StoreMeta:
 
     ``raw`` is the file as written: extractors add provenance of their own
     (architecture, front end, weights, ...), kept as it is. A fused store
-    (:mod:`vocalab.features.fusion`) has ``components``: the metas of its two parts.
+    (:mod:`vocalab.features.fusion`) has ``components``: the metas of its parts, in order, and
+    ``pooled_blocks``: the part each pooled column comes from.
     """
 
     feature_set: str
@@ -57,6 +58,7 @@ class StoreMeta:
     layers: tuple[Any, ...] = ()  # a multi-layer store's layers, each ``layer_dim`` wide
     layer_dim: int | None = None
     components: tuple[StoreMeta, ...] = ()
+    pooled_blocks: tuple[int, ...] = ()
     absent_utt_ids: tuple[str, ...] = ()
     short_clips: dict[str, Any] | None = None
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
@@ -92,10 +94,10 @@ class StoreMeta:
                                         f"Rebuild the store with 'dvc repro'.")
             return value
 
-        components = get("components", dict, {})
-        if components and set(components) != {"a", "b"}:
-            raise FeatureStoreError(f"{source} has a malformed 'components' (keys {sorted(components)}, "
-                                    f"expected a and b). Rebuild the store with 'dvc repro'.")
+        components = get("components", list, [])
+        if len(components) == 1:
+            raise FeatureStoreError(f"{source} has one component; a fusion joins at least two sets. "
+                                    f"Rebuild the store with 'dvc repro'.")
         pooled = get("pooled", str, "mean_std")
         if pooled not in POOLED_KINDS:
             raise FeatureStoreError(f"{source} has pooled = {pooled!r}; expected one of {POOLED_KINDS}. "
@@ -108,8 +110,9 @@ class StoreMeta:
             frames_dtype=get("frames_dtype", str, "float32"), pooled=pooled, params=get("params", dict, {}),
             pretrained=get("pretrained", bool, False), model=get("model", str, None),
             layers=tuple(get("layers", list, [])), layer_dim=get("layer_dim", int, None),
-            components=tuple(cls.from_dict(components[k], source=f"{source} (component {k})")
-                             for k in sorted(components)),
+            components=tuple(cls.from_dict(part, source=f"{source} (component {k + 1})")
+                             for k, part in enumerate(components)),
+            pooled_blocks=tuple(get("pooled_blocks", list, [])),
             absent_utt_ids=tuple(get("absent_utt_ids", list, [])), short_clips=get("short_clips", dict, None),
             raw=data,
         )
@@ -250,6 +253,21 @@ def write_store(
     return checked
 
 
+#: the meta key of a store folder that holds no features because no set of the run uses it
+NOT_BUILT = "not_built"
+
+
+def write_not_built(root: Path, feature_set: str, reason: str) -> None:
+    """Leave at ``root`` a store folder that says why it holds no features (a set no ``train.feature_sets``
+    entry uses is not extracted or fused: its stage writes this in a moment instead)."""
+    root = Path(root)
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    (root / "meta.json").write_text(json.dumps({"feature_set": feature_set, NOT_BUILT: reason}, indent=2) + "\n",
+                                    encoding="utf-8")
+
+
 def _load_array(path: Path, mmap_mode: Literal["r"] | None = None) -> np.ndarray:
     """A numeric array from a ``.npy`` file; a pickled, object or damaged file is a FeatureStoreError naming it."""
     try:
@@ -264,11 +282,22 @@ def _load_array(path: Path, mmap_mode: Literal["r"] | None = None) -> np.ndarray
     return array
 
 
+def _refuse_not_built(root: Path) -> None:
+    try:
+        data = json.loads((root / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict) and NOT_BUILT in data:
+        raise FeatureStoreError(f"feature store '{root}' was not built: {data[NOT_BUILT]}. List the set in "
+                                f"train.feature_sets (or in a fusion it lists) and run 'dvc repro'.")
+
+
 class FeatureStore:
     """Read access to a store written by :func:`write_store`."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        _refuse_not_built(self.root)
         missing = [name for name in FILES if not (self.root / name).is_file()]
         if missing:
             raise FeatureStoreError(

@@ -58,6 +58,25 @@ def build_classifier(config: TrainConfig) -> Pipeline:
     return Pipeline([("scale", StandardScaler()), ("classify", classifier)])
 
 
+def fit_pooled(pipeline: Pipeline, features: np.ndarray, labels: np.ndarray,
+               column_weights: np.ndarray | None = None) -> None:
+    """Fit a :func:`build_classifier` pipeline; with ``column_weights``, each standardised column is scaled by its
+    weight before the classifier sees it (a fusion's ``weighting: equal``).
+
+    The weights go into the scaler itself (its ``scale_`` divided by them), so the saved
+    pipeline is a plain scikit-learn one and applies them wherever it is used.
+    """
+    if column_weights is None:
+        pipeline.fit(features, labels)
+        return
+    scaler = pipeline.named_steps["scale"]
+    scaler.fit(features)
+    if scaler.scale_.shape != column_weights.shape:
+        raise ValueError(f"{column_weights.shape[0]} column weights for {scaler.scale_.shape[0]} features")
+    scaler.scale_ = scaler.scale_ / column_weights
+    pipeline[-1].fit(scaler.transform(features), labels)
+
+
 #: significant digits kept of each Platt sigmoid's two parameters (see :func:`settle_calibration`)
 SIGMOID_DIGITS = 6
 

@@ -77,10 +77,14 @@ class MLPConfig:
 
 @dataclass(frozen=True)
 class FusionConfig:
-    """One early-fusion set: the pooled statistics of ``a`` then ``b``, joined by utt_id."""
+    """One early-fusion set: the pooled statistics of ``sets``, joined by utt_id.
 
-    a: str
-    b: str
+    weighting: ``equal`` scales each set's columns, after standardisation, so that every set counts
+    the same in the classifier's distance whatever its width; ``none`` leaves every column at unit variance.
+    """
+
+    sets: tuple[str, ...] = ()
+    weighting: Literal["equal", "none"] = "equal"
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ class TrainConfig:
     """``train``: which feature sets get a model, which model, and how it is chosen."""
 
     feature_sets: tuple[str, ...] = ("handcrafted",)
-    # early fusion: name -> {a, b}; list the name in feature_sets too (chain fusions for more than two)
+    # early fusion: name -> {sets: [...], weighting}; a fusion is built only when feature_sets lists it
     fusions: dict[str, FusionConfig] = dataclasses.field(default_factory=dict)
     model: Literal["svm", "logreg", "random_forest", "hist_gb", "mlp", "attentive", "cnn1d"] = "svm"
     # each speaker standardised with their own statistics (speaker; global where the corpus names no
@@ -116,8 +120,15 @@ class TrainConfig:
         if len(set(self.feature_sets)) != len(self.feature_sets):
             raise ParamsError(f"params key '{section}.feature_sets' lists a feature set twice: {list(self.feature_sets)}.")
         for name, fusion in self.fusions.items():
-            if name in (fusion.a, fusion.b):
-                raise ParamsError(f"params key '{section}.fusions.{name}' joins itself: fuse two other sets.")
+            key = f"params key '{section}.fusions.{name}.sets'"
+            if len(fusion.sets) < 2:
+                raise ParamsError(f"{key} = {list(fusion.sets)}: a fusion joins at least two feature sets.")
+            if len(set(fusion.sets)) != len(fusion.sets):
+                raise ParamsError(f"{key} = {list(fusion.sets)} lists a set twice.")
+            nested = [s for s in fusion.sets if s == name or s in self.fusions]
+            if nested:
+                raise ParamsError(f"{key} joins '{nested[0]}', a fusion: list the extracted sets it joins instead "
+                                  f"(a fusion joins any number of them).")
         search_grid(self, section)  # refuses unknown keys and bad values now, not after training
 
     @property
@@ -151,7 +162,8 @@ def search_grid(config: TrainConfig, section: str = "train") -> list[dict[str, A
         if key not in fields:
             raise ParamsError(
                 f"params key '{section}.search.{key}' is not a key of '{section}.{name}' "
-                f"(the section of train.model: {config.model}); searchable: {', '.join(sorted(fields))}."
+                f"(the section of train.model: {config.model}); searchable: {', '.join(sorted(fields))}. "
+                f"Search those, or empty the grid (-S 'train.search={{}}')."
             )
         if not values:
             raise ParamsError(f"params key '{section}.search.{key}' is an empty list: give the values to try.")
@@ -175,6 +187,15 @@ def with_override(config: TrainConfig, override: dict[str, Any]) -> TrainConfig:
     return dataclasses.replace(config, **{config.model_key: updated})
 
 
+def needed_sets(config: TrainConfig) -> set[str]:
+    """The sets a run builds: those ``feature_sets`` lists, and the sets its fusions join."""
+    needed = set(config.feature_sets)
+    for name in config.feature_sets:
+        if name in config.fusions:
+            needed |= set(config.fusions[name].sets)
+    return needed
+
+
 def check_feature_sets(config: TrainConfig, pipeline: Path = Path("dvc.yaml")) -> None:
     """Every name in ``train.feature_sets`` (and each fusion's parts) is a set the pipeline makes.
 
@@ -193,10 +214,12 @@ def check_feature_sets(config: TrainConfig, pipeline: Path = Path("dvc.yaml")) -
                  for out in stage.get("outs", []) if isinstance(out, str) and out.startswith("data/features/")}
     known = extracted | set(config.fusions)
     for name, fusion in config.fusions.items():
-        for part in (fusion.a, fusion.b):
-            if part not in known:
-                raise ParamsError(f"params key 'train.fusions.{name}' joins '{part}', which no stage of {pipeline} "
-                                  f"extracts and no other fusion defines. Extracted sets: {', '.join(sorted(extracted))}.")
+        for part in fusion.sets:
+            if part not in extracted:
+                hint = difflib.get_close_matches(part, sorted(extracted), n=1)
+                raise ParamsError(f"params key 'train.fusions.{name}.sets' joins '{part}', which no stage of "
+                                  f"{pipeline} extracts." + (f" Did you mean '{hint[0]}'?" if hint else "")
+                                  + f" Extracted sets: {', '.join(sorted(extracted))}.")
     for name in config.feature_sets:
         if name not in known:
             hint = difflib.get_close_matches(name, sorted(known), n=1)
