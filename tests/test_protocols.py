@@ -113,7 +113,7 @@ def test_training_never_reads_test_speakers(shifted, tmp_path):
     pooled = np.load(store.root / "pooled.npy")
     pooled[test_rows] = np.nan  # poison the test speakers: training must not notice
     np.save(store.root / "pooled.npy", pooled)
-    config = from_mapping(TrainConfig, {"model": "svm", "search": {"C": [0.01, 1.0]}}, section="train")
+    config = from_mapping(TrainConfig, {"model": "svm", "search": {"svm": {"C": [0.01, 1.0]}}}, section="train")
     info, _ = train(FeatureStore(store.root), manifest, splits, config, tmp_path / "model")
     assert len(info.folds[0].candidates) == 2
     models, info = load_model(tmp_path / "model")
@@ -125,7 +125,8 @@ def test_search_picks_the_best_validation_candidate(shifted, tmp_path):
     store, manifest = shifted
     splits = assign_splits(manifest, SplitConfig(seed=0))
     config = from_mapping(TrainConfig, {"model": "random_forest", "normalize": "speaker",
-                                        "search": {"max_depth": [1, 4], "n_estimators": [1, 20]}}, section="train")
+                                        "search": {"random_forest": {"max_depth": [1, 4], "n_estimators": [1, 20]},
+                                                   "logreg": {"C": [0.1, 1]}}}, section="train")
     info, curves = train(store, manifest, splits, config, tmp_path / "model")
     fold = info.folds[0]
     scores = [c.validation_uar for c in fold.candidates]
@@ -135,10 +136,12 @@ def test_search_picks_the_best_validation_candidate(shifted, tmp_path):
 
 
 @pytest.mark.parametrize("search,message", [
-    ({"gamma": [1]}, r"'train.search.gamma' is not a key of 'train.svm'.*searchable: C, kernel"),
-    ({"C": []}, r"'train.search.C' is an empty list"),
-    ({"C": [-1]}, r"'train.search.C' = -1.0 is out of range"),
-    ({"kernel": ["poly"]}, r"'train.search.kernel' = 'poly' is not allowed"),
+    ({"svm": {"gamma": [1]}}, r"'train.search.svm.gamma' is not a key of 'train.svm'.*searchable: C, kernel"),
+    ({"svm": {"C": []}}, r"'train.search.svm.C' is an empty list"),
+    ({"svm": {"C": [-1]}}, r"'train.search.svm.C' = -1.0 is out of range"),
+    ({"svm": {"kernel": ["poly"]}}, r"'train.search.svm.kernel' = 'poly' is not allowed"),
+    ({"logreg": {"C": [-1]}}, r"'train.search.logreg.C' = -1.0 is out of range"),  # checked, though not searched
+    ({"C": [1]}, r"'train.search.C' is not a model: a grid is given per model"),
 ])
 def test_bad_search_grid_is_refused_when_read(search, message):
     with pytest.raises(ParamsError, match=message):
@@ -148,6 +151,6 @@ def test_bad_search_grid_is_refused_when_read(search, message):
 def test_search_without_validation_speakers_is_refused(shifted, tmp_path):
     store, manifest = shifted
     splits = assign_splits(manifest, SplitConfig(validation_fraction=0.0))
-    config = from_mapping(TrainConfig, {"search": {"C": [0.1, 1]}}, section="train")
+    config = from_mapping(TrainConfig, {"model": "logreg", "search": {"logreg": {"C": [0.1, 1]}}}, section="train")
     with pytest.raises(VocalabError, match=r"train.search compares candidates on validation speakers"):
         train(store, manifest, splits, config, tmp_path / "model")

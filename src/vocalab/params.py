@@ -104,6 +104,8 @@ def _type_name(tp: Any) -> str:
 
 def _coerce(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
     """Return ``value`` as type ``tp`` or raise a ParamsError naming ``key``."""
+    if tp is Any:  # a field its config checks itself (e.g. train.search, a grid per model)
+        return value
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)

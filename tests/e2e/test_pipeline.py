@@ -115,7 +115,7 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     assert list(summary) == sorted(summary, key=lambda name: -summary[name]["uar"])
     table = (root / "metrics/leaderboard.md").read_text()
     assert table.startswith("| rank | feature set |") and "| compare+voice |" in table
-    assert "| wav2vec2 (random weights: not a result) |" in table  # a plumbing check, never read as a result
+    assert "| vggish (random weights: not a result) |" in table  # a plumbing check, never read as a result
     for name in ("durations.png", "class_balance.png", "split_balance.png", "handcrafted_confusion.png",
                  "wav2vec2_confusion.png", "vggish_confusion.png", "logmel_confusion.png", "comparison.png",
                  "curves/handcrafted.png"):
@@ -198,8 +198,7 @@ def test_plots_diff_renders_offline(project):
 def test_sequence_model_with_speaker_folds_then_predict(project):
     """A tiny attentive head over 2 leave-speakers-out folds, then predict with the saved model."""
     root, env = project
-    output = dvc(project, "exp", "run", "-S", "train.model=attentive", "-S", "train.search={}",
-                 "-S", "train.sequence.epochs=2",
+    output = dvc(project, "exp", "run", "-S", "train.model=attentive", "-S", "train.sequence.epochs=2",
                  "-S", "train.sequence.hidden=8", "-S", "train.feature_sets=[handcrafted,logmel]",
                  "-S", "split.strategy=speaker_kfold", "-S", "split.folds=2")
     assert {"split", "train@handcrafted", "evaluate@handcrafted", "train@logmel", "summary"} <= stages_run(output)

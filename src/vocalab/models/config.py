@@ -98,8 +98,9 @@ class TrainConfig:
     # each speaker standardised with their own statistics (speaker; global where the corpus names no
     # speakers), or every utterance with the training statistics (global)
     normalize: Literal["global", "speaker"] = "speaker"
-    # a grid over the chosen model's own keys, e.g. {C: [0.1, 1, 10]}, scored on validation speakers
-    search: dict[str, tuple[float | int | str | None, ...]] = dataclasses.field(default_factory=dict)
+    # a grid per model over its own keys, e.g. {logreg: {C: [0.1, 1, 10]}}, scored on validation speakers;
+    # the grid of train.model is searched, so switching models needs no edit of the grid
+    search: dict[str, Any] = dataclasses.field(default_factory=dict)  # checked by search_grid
     # pooled models: once chosen, fit the candidate again on training + validation speakers (more voices
     # to learn from; test speakers stay unheard). Sequence heads keep the model stopped on validation.
     refit: bool = True
@@ -148,34 +149,49 @@ class TrainConfig:
         return getattr(self, self.model_key)
 
 
+#: the sections of train a search grid may name: each pooled model's, and the sequence heads'
+MODEL_SECTIONS = ("svm", "logreg", "random_forest", "hist_gb", "mlp", "sequence")
+
+
+def _model_grid(config: TrainConfig, model_key: str, section: str) -> list[dict[str, Any]]:
+    """Every combination of ``train.search.<model_key>``, each a validated override of that model's section."""
+    spec = config.search.get(model_key) or {}
+    if not isinstance(spec, dict):
+        raise ParamsError(f"params key '{section}.search.{model_key}' = {spec!r} is not a grid: give "
+                          f"{{key: [values]}} of '{section}.{model_key}'.")
+    model_section = getattr(config, model_key)
+    fields = {f.name for f in dataclasses.fields(model_section)}
+    where = f"{section}.search.{model_key}"
+    for key, values in spec.items():
+        if key not in fields:
+            raise ParamsError(f"params key '{where}.{key}' is not a key of '{section}.{model_key}'; searchable: "
+                              f"{', '.join(sorted(fields))}.")
+        if not isinstance(values, (list, tuple)):
+            raise ParamsError(f"params key '{where}.{key}' = {values!r} is not a list: give the values to try.")
+        if not values:
+            raise ParamsError(f"params key '{where}.{key}' is an empty list: give the values to try.")
+    keys = sorted(spec)
+    grid = []
+    for values in itertools.product(*(spec[k] for k in keys)):
+        # validated like the section itself: a bad value names the search key; kept as typed there (C: 1 -> 1.0)
+        checked = from_mapping(type(model_section), {**dataclasses.asdict(model_section), **dict(zip(keys, values))},
+                               section=where)
+        grid.append({key: getattr(checked, key) for key in keys})
+    return grid
+
+
 def search_grid(config: TrainConfig, section: str = "train") -> list[dict[str, Any]]:
-    """Every combination of ``train.search``, each a validated override of the model's own section.
+    """The candidates of ``train.model``: every combination of its grid in ``train.search``, each a validated
+    override of the model's own section. Every model's grid is checked, searched or not.
 
     Returns ``[{}]`` when there is nothing to search.
     """
-    if not config.search:
-        return [{}]
-    model_section = config.model_section()
-    name = config.model_key
-    fields = {f.name for f in dataclasses.fields(model_section)}
-    for key, values in config.search.items():
-        if key not in fields:
-            raise ParamsError(
-                f"params key '{section}.search.{key}' is not a key of '{section}.{name}' "
-                f"(the section of train.model: {config.model}); searchable: {', '.join(sorted(fields))}. "
-                f"Search those, or empty the grid (-S 'train.search={{}}')."
-            )
-        if not values:
-            raise ParamsError(f"params key '{section}.search.{key}' is an empty list: give the values to try.")
-    keys = sorted(config.search)
-    grid = []
-    for values in itertools.product(*(config.search[k] for k in keys)):
-        override = dict(zip(keys, values))
-        # validated like the section itself: a bad value names the search key
-        from_mapping(type(model_section), {**dataclasses.asdict(model_section), **override},
-                     section=f"{section}.search")
-        grid.append(override)
-    return grid
+    for model_key in config.search:
+        if model_key not in MODEL_SECTIONS:
+            raise ParamsError(f"params key '{section}.search.{model_key}' is not a model: a grid is given per "
+                              f"model, e.g. search: {{logreg: {{C: [0.1, 1]}}}}; models: {', '.join(MODEL_SECTIONS)}.")
+    grids = {model_key: _model_grid(config, model_key, section) for model_key in config.search}
+    return grids.get(config.model_key) or [{}]
 
 
 def with_override(config: TrainConfig, override: dict[str, Any]) -> TrainConfig:
