@@ -213,13 +213,21 @@ def _without_conflicting_labels(rows: list[dict[str, Any]]) -> tuple[list[dict[s
 
 
 def merge_manifests(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One manifest and one rejects table from several corpora's, sorted as one."""
+    """One manifest and one rejects table from several corpora's, sorted as one.
+
+    The same audio under two labels is rejected across corpora too (each copy naming the
+    others), as within one: after ``data.label_map`` two corpora may disagree about a file.
+    """
     if len(parts) == 1:
         return parts[0]
     manifest = pd.concat([m for m, _ in parts], ignore_index=True)
+    rows, conflicting = _without_conflicting_labels(manifest.to_dict("records"))
+    manifest = pd.DataFrame(rows, columns=manifest.columns)
     extras = [c for c in manifest.columns if c not in CORE_COLUMNS]
     manifest = manifest[CORE_COLUMNS + extras].sort_values("utt_id", kind="stable").reset_index(drop=True)
-    rejects = pd.concat([r for _, r in parts], ignore_index=True).sort_values("path", kind="stable")
+    found = pd.DataFrame(conflicting, columns=REJECT_COLUMNS)
+    rejects = pd.concat([r for _, r in parts] + ([found] if len(found) else []),
+                        ignore_index=True).sort_values("path", kind="stable")
     validate_manifest(manifest)
     return manifest, rejects.reset_index(drop=True)
 

@@ -14,7 +14,7 @@ import soundfile as sf
 from tests.conftest import REPO_ROOT, speech_like, to_mp4, write_wav
 from vocalab.datasets.base import Candidate
 from vocalab.datasets.layouts import scan_corpus
-from vocalab.manifest_build import build_manifest
+from vocalab.manifest_build import build_manifest, merge_manifests
 
 RATE = 16000
 
@@ -50,6 +50,23 @@ def test_the_same_audio_under_two_labels_is_rejected_naming_both(tmp_path, name)
     detail = rejects.set_index("path").loc[name, "detail"]
     other = "b.wav" if name == "a.wav" else "a.wav"
     assert other in detail and "same audio" in detail and "\n" not in detail
+
+
+def test_the_same_audio_under_two_labels_in_two_merged_corpora_is_rejected_naming_both(tmp_path):
+    audio = write_wav(tmp_path / "one" / "a.wav", speech_like(5), RATE)
+    (tmp_path / "two").mkdir()
+    shutil.copy(audio, tmp_path / "two" / "x.wav")
+    write_wav(tmp_path / "two" / "y.wav", speech_like(6), RATE)
+    one = build_manifest([Candidate(audio, "one_a", "s1", "happy")], dataset="one", root=tmp_path, progress=False)
+    two = build_manifest([Candidate(tmp_path / "two" / "x.wav", "two_x", "t1", "sad"),
+                          Candidate(tmp_path / "two" / "y.wav", "two_y", "t1", "sad")], dataset="two",
+                         root=tmp_path, progress=False)
+    assert one[1].empty and two[1].empty  # each corpus alone is consistent
+    manifest, rejects = merge_manifests([one, two])
+    assert manifest["utt_id"].tolist() == ["two_y"]
+    assert rejects["reason"].tolist() == ["conflicting_labels"] * 2
+    detail = rejects.set_index("utt_id").loc["one_a", "detail"]
+    assert "two/x.wav" in detail and "'sad'" in detail and "Keep one copy" in detail
 
 
 def test_the_same_audio_with_the_same_label_is_kept(tmp_path):
