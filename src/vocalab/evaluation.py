@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from vocalab.features.store import FeatureStore, StoreMeta
-from vocalab.metrics import HEADLINE, argmax_labels, classification_metrics, per_fold_metrics
+from vocalab.metrics import (BOOTSTRAP_RESAMPLES, HEADLINE, argmax_labels, classification_metrics, per_fold_metrics,
+                             uar_interval)
 from vocalab.model_info import ModelInfo
 from vocalab.splits import fold_index, fold_view, speaker_overlap
 from vocalab.training import FittedModel, SplitData, split_data
@@ -185,6 +186,9 @@ def evaluate(models: list[tuple[str, FittedModel]], info: ModelInfo, store: Feat
         "n_validation": info.folds[0].n_validation,
         "n_test": int(len(predictions)),
         "n_test_speakers": int(predictions["speaker"].nunique()),
+        # how far the UAR could move with other speakers of the same kind: few test speakers, a wide interval
+        "uar_ci95": uar_interval(predictions["actual"], predictions["predicted"], predictions["speaker"]),
+        "uar_ci95_method": f"percentile bootstrap over test speakers ({BOOTSTRAP_RESAMPLES} resamples)",
         "n_features": info.n_features,
         "classifier": info.train.model,
         "speaker_overlap": speaker_overlap(splits),

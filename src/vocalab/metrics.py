@@ -21,6 +21,46 @@ def uar(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
     return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]))
 
 
+#: resamples of the speaker bootstrap, and its seed (the interval is the same on every run)
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+
+
+def speaker_bootstrap_uar(y_true: Sequence[Any], y_pred: Sequence[Any], speakers: Sequence[Any], *,
+                          resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """UAR of ``resamples`` bootstrap samples of the test *speakers* (drawn with replacement, each bringing all
+    of their utterances): utterances of one speaker are not independent, so speakers are the unit resampled.
+
+    Returns
+    -------
+    np.ndarray [shape=(resamples,)]; a class no drawn speaker has is left out of that sample's mean recall.
+    """
+    y_true, y_pred, speakers = np.asarray(y_true), np.asarray(y_pred), np.asarray(speakers)
+    names, speaker_of = np.unique(speakers, return_inverse=True)
+    classes, class_of = np.unique(y_true, return_inverse=True)
+    totals = np.zeros((len(names), len(classes)))
+    correct = np.zeros((len(names), len(classes)))
+    np.add.at(totals, (speaker_of, class_of), 1.0)
+    np.add.at(correct, (speaker_of, class_of), (y_true == y_pred).astype(float))
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(names), np.full(len(names), 1.0 / len(names)), size=resamples).astype(float)
+    seen, hit = draws @ totals, draws @ correct
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(seen > 0, hit / np.where(seen > 0, seen, 1.0), np.nan)
+    return np.nanmean(recall, axis=1)
+
+
+def uar_interval(y_true: Sequence[Any], y_pred: Sequence[Any], speakers: Sequence[Any],
+                 level: float = 0.95) -> list[float] | None:
+    """The percentile interval of UAR from :func:`speaker_bootstrap_uar`; None with fewer than two speakers."""
+    if len(set(speakers)) < 2:
+        return None
+    samples = speaker_bootstrap_uar(y_true, y_pred, speakers)
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(samples, [tail, 100 - tail])
+    return [round(float(low), 4), round(float(high), 4)]
+
+
 def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
     """Accuracy, UAR, macro-F1, per-class precision/recall/F1/support and the confusion matrix (rows: true)."""
     labels = list(labels)
