@@ -25,7 +25,7 @@ def main() -> None:
     meta = fuse_stores(args.name, [FeatureStore(args.features / name) for name in fusion.sets], args.out,
                        layer_pooling=config.layer_pooling, weighting=fusion.weighting)
     print(f"fuse: {args.name} = {' + '.join(fusion.sets)} ({len(meta.pooled_names)} pooled features per "
-          f"utterance, {fusion.weighting} weighting, {len(meta.absent_utt_ids)} absent)")
+          f"utterance, weighting {fusion.weighting}, {len(meta.absent_utt_ids)} absent)")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from tests.conftest import REPO_ROOT, write_wav
 from vocalab import vad
 from vocalab.audio import cut_region
 from vocalab.errors import ManifestError, WeightsError
+from vocalab.fetch import packaged_file
 
 SR = vad.SAMPLE_RATE
 
@@ -80,13 +81,13 @@ def test_importing_silero_leaves_the_process_thread_count_alone(tmp_path):
 
 
 def test_weights_whose_hash_differs_are_refused_naming_the_file(tmp_path):
-    path = vad.packaged_file(vad.SILERO_PACKAGE, vad.SILERO_WEIGHTS)
+    path = packaged_file(vad.SILERO_PACKAGE, vad.SILERO_WEIGHTS)
     copy = tmp_path / "silero.safetensors"
     copy.write_bytes(path.read_bytes()[:-1] + b"\0")
     with pytest.raises(WeightsError, match=r"silero\.safetensors' has SHA-256 .*expected c59271c2.*Reinstall"):
         vad.load_silero(copy)
     with pytest.raises(WeightsError, match=r"package 'no_such_wheel' is not installed"):
-        vad.packaged_file("no_such_wheel", "w.pt")
+        packaged_file("no_such_wheel", "w.pt")
 
 
 def test_the_region_table_counts_clips_without_speech_and_rejects_another_manifest(model, tmp_path):

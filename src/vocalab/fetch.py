@@ -16,11 +16,15 @@ else ``~/.cache/vocalab``), one layout for all:
 verified against a SHA-256: the full hash when given, else the hash prefix that
 torch.hub-style file names carry (``vggish-10086976.pth``: the hash starts with
 ``10086976``). A file that fails the check is reported, never used.
+
+:func:`packaged_file` finds weights a wheel ships, without importing its package, and
+:func:`checked_file` holds them to their released SHA-256.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 from dataclasses import dataclass
@@ -29,7 +33,7 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from vocalab.errors import FetchError
+from vocalab.errors import FetchError, WeightsError
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
 _HEX_LENGTHS = {"md5": 32, "sha256": 64}
@@ -210,3 +214,24 @@ def download(url: str, checksum: str | None, *, key: str, directory: Path | None
     os.replace(part, final)
     marker.write_text(f"{checksum or f'{algorithm}:{actual}'}\n")
     return final
+
+
+def packaged_file(package: str, relative: str) -> Path:
+    """A file an installed package ships, found without importing the package (its import may have side effects)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError(f"the package '{package}' is not installed; install the project's requirements "
+                           f"(make install).")
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not path.is_file():
+        raise WeightsError(f"'{path}' is missing from the installed '{package}'; reinstall it.")
+    return path
+
+
+def checked_file(path: Path, sha256: str) -> Path:
+    """``path`` if its SHA-256 is ``sha256``; else a one-line error naming it."""
+    actual = file_digest(path)
+    if actual != sha256:
+        raise WeightsError(f"'{path}' has SHA-256 {actual}, expected {sha256}: the file is damaged or not the "
+                           f"released one. Reinstall its package (pip install --force-reinstall).")
+    return path

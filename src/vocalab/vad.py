@@ -16,7 +16,6 @@ keeps its whole extent and is counted; it is never dropped or left empty.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
@@ -24,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
 import numpy as np
 
 from vocalab.errors import WeightsError, load_failure
+from vocalab.features.base import SPEECH_REGION
+from vocalab.fetch import checked_file, packaged_file
 from vocalab.params import bounded
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ SILERO_PACKAGE = "silero_vad"
 SILERO_WEIGHTS = "data/silero_vad_16k.safetensors"
 SILERO_SHA256 = "c59271c284ae9c8335d795d60e0bfdb71aaaceec578d9bd9ffc1b8153c319ea1"
 #: columns of the region table (``data/vad.csv``)
-REGION_COLUMNS = ("utt_id", "audio_hash", "duration_s", "speech_start_s", "speech_end_s", "speech_found")
+REGION_COLUMNS = ("utt_id", "audio_hash", "duration_s", *SPEECH_REGION, "speech_found")
 
 
 @dataclass(frozen=True)
@@ -55,29 +56,6 @@ class VADConfig:
     threshold: float = bounded(0.5, gt=0.15, lt=1.0)
     padding_ms: int = bounded(250, ge=0, le=2000)
     min_speech_ms: int = bounded(250, ge=0, le=5000)
-
-
-def packaged_file(package: str, relative: str) -> Path:
-    """A file an installed package ships, found without importing the package (its import may have side effects)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise WeightsError(f"the package '{package}' is not installed; install the project's requirements "
-                           f"(make install).")
-    path = Path(list(spec.submodule_search_locations)[0]) / relative
-    if not path.is_file():
-        raise WeightsError(f"'{path}' is missing from the installed '{package}'; reinstall it.")
-    return path
-
-
-def checked_file(path: Path, sha256: str) -> Path:
-    """``path`` if its SHA-256 is ``sha256``; else a one-line error naming it."""
-    from vocalab.fetch import file_digest
-
-    actual = file_digest(path)
-    if actual != sha256:
-        raise WeightsError(f"'{path}' has SHA-256 {actual}, expected {sha256}: the file is damaged or not the "
-                           f"released one. Reinstall its package (pip install --force-reinstall).")
-    return path
 
 
 @contextlib.contextmanager
@@ -239,16 +217,17 @@ def region_table(manifest: Any, config: VADConfig, *, batch_files: int = 32, pro
     return pd.DataFrame({
         "utt_id": manifest["utt_id"].astype(str), "audio_hash": manifest["audio_hash"].astype(str),
         "duration_s": manifest["duration_s"].astype(float),
-        "speech_start_s": [r.start_s for r in regions], "speech_end_s": [r.end_s for r in regions],
+        SPEECH_REGION[0]: [r.start_s for r in regions], SPEECH_REGION[1]: [r.end_s for r in regions],
         "speech_found": [r.speech_found for r in regions],
     })
 
 
 def summary(table: Any, config: VADConfig) -> dict[str, Any]:
     """``metrics/vad.json``: how much was kept, and every clip in which no speech was found (kept whole)."""
-    kept = (table["speech_end_s"] - table["speech_start_s"]).clip(lower=0)
+    start, end = SPEECH_REGION
+    kept = (table[end] - table[start]).clip(lower=0)
     no_speech = table.loc[~table["speech_found"].astype(bool), "utt_id"].astype(str).tolist()
-    trimmed = (table["speech_start_s"] > 0) | (table["speech_end_s"] < table["duration_s"] - 1e-3)
+    trimmed = (table[start] > 0) | (table[end] < table["duration_s"] - 1e-3)
     return {
         "method": config.method,
         "n_utterances": int(len(table)),
@@ -275,9 +254,9 @@ def with_regions(manifest: Any, table_path: Path) -> Any:
     missing = [c for c in REGION_COLUMNS if c not in table.columns]
     if missing:
         raise ManifestError(f"'{table_path}' lacks the column(s) {', '.join(missing)}. Rebuild it: dvc repro vad")
-    merged = manifest.merge(table[["utt_id", "audio_hash", "speech_start_s", "speech_end_s"]], on="utt_id",
-                            how="left", suffixes=("", "_vad"))
-    stale = merged["speech_start_s"].isna() | (merged["audio_hash_vad"] != merged["audio_hash"])
+    merged = manifest.merge(table[["utt_id", "audio_hash", *SPEECH_REGION]], on="utt_id", how="left",
+                            suffixes=("", "_vad"))
+    stale = merged[SPEECH_REGION[0]].isna() | (merged["audio_hash_vad"] != merged["audio_hash"])
     if stale.any():
         first = merged.loc[stale, "utt_id"].iloc[0]
         raise ManifestError(f"'{table_path}' has no region for {int(stale.sum())} manifest utterance(s) (first: "

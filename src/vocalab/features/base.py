@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+#: the manifest columns that hold each utterance's speech region (the ``vad`` stage's), in seconds, for an
+#: extractor that reads regions
+SPEECH_REGION = ("speech_start_s", "speech_end_s")
+
+
 class Extractor:
     """Base of every extractor; picklable, since worker processes receive it."""
 

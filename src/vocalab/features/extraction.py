@@ -29,7 +29,7 @@ from tqdm import tqdm
 from vocalab.audio import audio_hash
 from vocalab.errors import FeatureStoreError
 from vocalab.features import backends, pack
-from vocalab.features.base import Extractor
+from vocalab.features.base import SPEECH_REGION, Extractor
 from vocalab.features.cache import Entry, FeatureCache, cache_root, code_version, fingerprint
 from vocalab.features.pack import Pack, PackedOutput
 from vocalab.features.store import Output, write_store
@@ -83,9 +83,6 @@ class _AudioProgress:
         self._bar.close()
 
 
-#: the manifest columns of each utterance's speech region (from the ``vad`` stage), for extractors that read it
-REGION_COLUMNS = ("speech_start_s", "speech_end_s")
-
 #: one file to extract: its path, cache key, audio seconds, and speech region (None: the whole file)
 Work = tuple[str, str, float, "tuple[float, float] | None"]
 
@@ -124,12 +121,12 @@ def speech_regions(manifest: pd.DataFrame, extractor: Extractor) -> list[tuple[f
     """Each row's speech region, for an extractor that reads regions (None for one that reads whole files)."""
     if not extractor.reads_speech_region:
         return None
-    missing = [c for c in REGION_COLUMNS if c not in manifest.columns]
-    if missing or manifest[list(REGION_COLUMNS)].isna().any().any():
+    missing = [c for c in SPEECH_REGION if c not in manifest.columns]
+    if missing or manifest[list(SPEECH_REGION)].isna().any().any():
         raise FeatureStoreError(f"{extractor.name} reads each utterance's speech region, but the manifest has no "
-                                f"complete {', '.join(REGION_COLUMNS)} columns. Run the 'vad' stage first "
+                                f"complete {', '.join(SPEECH_REGION)} columns. Run the 'vad' stage first "
                                 f"(dvc repro vad) and pass its table.")
-    return list(zip(manifest[REGION_COLUMNS[0]].astype(float), manifest[REGION_COLUMNS[1]].astype(float)))
+    return list(zip(manifest[SPEECH_REGION[0]].astype(float), manifest[SPEECH_REGION[1]].astype(float)))
 
 
 def region_key(key: str, region: tuple[float, float] | None) -> str:

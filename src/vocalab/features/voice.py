@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence
 import numpy as np
 
 from vocalab.errors import AudioError, WeightsError, load_failure
+from vocalab.features.base import SPEECH_REGION
 from vocalab.features.registry import register_extractor
 from vocalab.features.torch_runtime import TorchExtractor, preferred_workers, resolve_device
+from vocalab.fetch import checked_file, file_digest, packaged_file
 from vocalab.params import bounded, check_device_param, to_dict
-from vocalab.vad import checked_file, packaged_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -172,8 +173,6 @@ class VoiceExtractor(TorchExtractor):
 
             path = fetch(self.config.weights, sha256=self.config.weights_sha256, key=key).path
             source = self.config.weights
-        from vocalab.fetch import file_digest
-
         model = _encoder_module()()
         model.load_state_dict(read_weights(path, key))
         self.weights_info = {"source": source, "file": path.name, "sha256": file_digest(path)}
@@ -257,8 +256,9 @@ class VoiceExtractor(TorchExtractor):
 
 def short_utt_ids(manifest: pd.DataFrame) -> list[str]:
     """utt_ids whose audio read (their speech region where the manifest has one) is under one partial."""
-    if "speech_start_s" in manifest.columns:
-        lengths = manifest["speech_end_s"] - manifest["speech_start_s"]
+    start, end = SPEECH_REGION
+    if start in manifest.columns:
+        lengths = manifest[end] - manifest[start]
     else:
         lengths = manifest["duration_s"]
     return [u for u, d in zip(manifest["utt_id"].astype(str), lengths) if d < PARTIAL_S]
