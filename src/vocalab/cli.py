@@ -1,4 +1,5 @@
-"""The ``vocalab`` command: ``vocalab predict FILE_OR_FOLDER --model data/models/<set>``, ``vocalab cache [prune]``."""
+"""The ``vocalab`` command: ``vocalab predict FILE_OR_FOLDER --model data/models/<set>``, ``vocalab compare BASE
+[HEAD]``, ``vocalab cache [prune]``, ``vocalab pipeline``."""
 
 from __future__ import annotations
 
@@ -52,7 +53,31 @@ def _parser() -> argparse.ArgumentParser:
                     "src/vocalab code deps into dvc.yaml (run it in the project root after adding an extractor "
                     "or an import). --check only says whether dvc.yaml is up to date (exit 1 if not).")
     pipeline.add_argument("--check", action="store_true", help="change nothing; exit 1 if dvc.yaml is stale")
+    compare = commands.add_parser(
+        "compare", help="is a change in UAR real? paired tests between two revisions",
+        description="Compares metrics/predictions/<set>.csv of two revisions (git revisions or dvc experiment "
+                    "names; HEAD defaults to the files in the workspace), per set on the same test utterances: "
+                    "UAR before and after, the difference with a 95 % interval from a paired bootstrap over "
+                    "test speakers, and an exact McNemar p-value. Only differences whose interval excludes 0 "
+                    "are flagged.")
+    compare.add_argument("base", help="a git revision (main, HEAD~1, a commit) or a dvc exp name")
+    compare.add_argument("head", nargs="?", default=None, help="the same (default: the workspace)")
     return parser
+
+
+def compare_command(base: str, head: str | None) -> int:
+    from pathlib import Path
+
+    from vocalab.compare import WORKTREE, compare_revisions, table
+
+    try:
+        rows, only = compare_revisions(Path.cwd(), base, head or WORKTREE)
+    except VocalabError as err:
+        return report(err)
+    print(table(rows, base, head or WORKTREE), end="")
+    for line in only:
+        print(f"compare: not compared: {line}")
+    return 0
 
 
 def pipeline_command(check: bool) -> int:
@@ -100,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cache_command(args.action, args.all)
     if args.command == "pipeline":
         return pipeline_command(args.check)
+    if args.command == "compare":
+        return compare_command(args.base, args.head)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # predicting never downloads a model
     from vocalab.predict import predict
 
