@@ -89,23 +89,36 @@ def confusion_matrix(matrix: np.ndarray, labels: Sequence[str], path: Path, *, t
 
 
 def comparison(summary: dict, path: Path) -> None:
-    """UAR (with the spread across folds) and macro-F1 per feature set, against chance."""
-    names = list(summary)[::-1]  # best at the top
+    """UAR (with the spread across folds) and macro-F1 per feature set, against chance.
+
+    Sets are in name order, the first at the top, so that a bar keeps its row from one
+    revision to the next and two images of ``dvc plots diff`` can be read side by side
+    (the leaderboard ranks them).
+    """
+    names = sorted(summary, reverse=True)  # barh draws from the bottom: the first name at the top
     uar = np.array([summary[n]["uar"] for n in names])
     err = np.array([summary[n].get("uar_std", 0.0) for n in names])
     f1 = np.array([summary[n]["macro_f1"] for n in names])
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * len(names)))
     y = np.arange(len(names))
-    ax.barh(y, uar, xerr=err if err.any() else None, color="#4C72B0", label="UAR", capsize=3)
+    random = [bool(summary[n].get("random_init")) for n in names]  # plumbing checks: grey, and said so
+    ax.barh(y, uar, xerr=err if err.any() else None, color=["#B0B0B0" if r else "#4C72B0" for r in random],
+            capsize=3)
     ax.scatter(f1, y, color="#DD8452", zorder=3, label="macro-F1")
     for i, value in enumerate(uar):
         ax.text(value + 0.01, i, f"{value:.3f}", va="center", fontsize=9)
     if names:
         ax.axvline(summary[names[0]]["chance_uar"], color="#C44E52", linestyle="--", label="chance")
-    labels = [f"{n}\n{summary[n]['model']}" for n in names]
+    labels = [f"{n}\n{summary[n]['model']}" + (", random weights" if r else "") for n, r in zip(names, random)]
     ax.set_yticks(y, labels)
     ax.set(xlim=(0, 1), xlabel="score on held-out speakers", title="Feature sets compared")
-    ax.legend(frameon=False, loc="lower right")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color="#4C72B0", label="UAR")]
+    if any(random):
+        handles.append(Patch(color="#B0B0B0", label="UAR, random weights (not a result)"))
+    handles += ax.get_legend_handles_labels()[0]  # macro-F1, chance
+    ax.legend(handles=handles, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     _save(fig, path)
 
 
