@@ -141,12 +141,12 @@ def test_repro_from_empty_data_then_exp_run_reruns_only_handcrafted(project):
     rows = [line for line in dvc(project, "metrics", "diff").splitlines() if line.startswith("metrics/")]
     assert len(rows) == sum(len(changed) for changed in diff.values()) <= 20  # one screen in review
 
-    dvc(project, "exp", "run", "-S", "features.n_mfcc=30")  # a second experiment: the README's exp show line
-    # (its width depends on the columns kept, not on how many experiments there are)
+    dvc(project, "exp", "run", "-S", "features.n_mfcc=30")  # a second and a third experiment: the README's
+    dvc(project, "exp", "run", "-S", "features.n_mfcc=16")  # exp show line (its width depends on the columns kept)
     shown = run([sys.executable, "-m", "dvc", "exp", "show", "--no-pager", *EXP_SHOW], root, {**env, "COLUMNS": "400"})
     lines = [line.rstrip() for line in shown.splitlines()]
     assert max(map(len, lines)) <= 160 and "features.n_mfcc" in shown and "metrics/handcrafted.json:uar" in shown
-    assert sum("[" in line for line in lines) == 2 and "…" not in shown  # two experiments, nothing cut
+    assert sum("[" in line for line in lines) == 3 and "…" not in shown  # three experiments, nothing cut
 
     # each extractor's params reach its own stage and no other (what follows reruns by DVC's hashes; that a
     # sibling store comes out byte-identical, so its branch is skipped, is tested on the extractors)
