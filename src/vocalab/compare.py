@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from vocalab.errors import VocalabError
-from vocalab.metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, speaker_bootstrap_uar, uar
+from vocalab.metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, percentile_interval, speaker_bootstrap_uar, uar
 
 PREDICTIONS = "metrics/predictions"
+_TEXT_COLUMNS = dict.fromkeys(("utt_id", "speaker", "actual", "predicted"), str)  # labels such as "1" stay text
 WORKTREE = "workspace"  # HEAD's default: the files as they are now
 
 
@@ -50,8 +51,7 @@ def read_predictions(root: Path, revision: str) -> dict[str, pd.DataFrame]:
     """Each set's predictions at ``revision`` (:data:`WORKTREE`: the files on disk)."""
     if revision == WORKTREE:
         folder = root / PREDICTIONS
-        return {p.stem: pd.read_csv(p, dtype={"utt_id": str, "speaker": str, "actual": str, "predicted": str})
-                for p in sorted(folder.glob("*.csv"))}
+        return {p.stem: pd.read_csv(p, dtype=_TEXT_COLUMNS) for p in sorted(folder.glob("*.csv"))}
     commit = resolve(root, revision)
     listed = _git(root, "ls-tree", "--name-only", f"{commit}:{PREDICTIONS}")
     if listed.returncode != 0:
@@ -60,8 +60,7 @@ def read_predictions(root: Path, revision: str) -> dict[str, pd.DataFrame]:
     tables = {}
     for name in sorted(n for n in listed.stdout.split() if n.endswith(".csv")):
         text = _git(root, "show", f"{commit}:{PREDICTIONS}/{name}").stdout
-        tables[name[:-4]] = pd.read_csv(io.StringIO(text), dtype={"utt_id": str, "speaker": str, "actual": str,
-                                                                  "predicted": str})
+        tables[name[:-4]] = pd.read_csv(io.StringIO(text), dtype=_TEXT_COLUMNS)
     return tables
 
 
@@ -108,10 +107,9 @@ def compare_predictions(name: str, base: pd.DataFrame, head: pd.DataFrame) -> Se
     base_pred, head_pred = joined["predicted_base"].to_numpy(), joined["predicted_head"].to_numpy()
     # the same speakers drawn for both sides (same seed, same speakers): the interval is of the paired difference
     draws = speaker_bootstrap_uar(actual, head_pred, speakers) - speaker_bootstrap_uar(actual, base_pred, speakers)
-    low, high = np.percentile(draws, [2.5, 97.5])
+    low, high = percentile_interval(draws)
     return SetComparison(name=name, n=len(joined), n_speakers=len(set(speakers)),
-                         base_uar=uar(actual, base_pred), head_uar=uar(actual, head_pred),
-                         low=float(low), high=float(high),
+                         base_uar=uar(actual, base_pred), head_uar=uar(actual, head_pred), low=low, high=high,
                          mcnemar_p=mcnemar_p(base_pred == actual, head_pred == actual))
 
 

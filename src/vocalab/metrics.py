@@ -55,10 +55,15 @@ def uar_interval(y_true: Sequence[Any], y_pred: Sequence[Any], speakers: Sequenc
     """The percentile interval of UAR from :func:`speaker_bootstrap_uar`; None with fewer than two speakers."""
     if len(set(speakers)) < 2:
         return None
-    samples = speaker_bootstrap_uar(y_true, y_pred, speakers)
+    low, high = percentile_interval(speaker_bootstrap_uar(y_true, y_pred, speakers), level)
+    return [round(low, 4), round(high, 4)]
+
+
+def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` interval of bootstrap ``samples``."""
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(samples, [tail, 100 - tail])
-    return [round(float(low), 4), round(float(high), 4)]
+    return float(low), float(high)
 
 
 def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:

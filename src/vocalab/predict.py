@@ -79,14 +79,14 @@ def extractor_for(meta: StoreMeta, source: str = "the model's model.json") -> An
 def speech_regions(meta: StoreMeta, paths: list[Path], cache: dict[str, Any],
                    source: str) -> list[tuple[float, float]] | None:
     """Each file's speech region, found as the ``vad`` stage found those of the store (None: whole files)."""
-    if not meta.raw.get("reads_speech_region"):
+    if not meta.reads_speech_region:
         return None
     try:
-        config = from_mapping(VADConfig, meta.raw.get("vad") or {}, section="vad")
+        config = from_mapping(VADConfig, meta.vad or {}, section="vad")
     except ParamsError as err:
         raise VocalabError(f"{source} records vad params that are not valid ({err}): the file was edited or is "
                            f"damaged. Retrain: dvc repro train") from None
-    key = repr(("vad", meta.raw.get("vad")))
+    key = repr(("vad", meta.vad))
     if key not in cache:
         cache[key] = [(r.start_s, r.end_s) for r in file_regions([str(p) for p in paths], config)]
     return cache[key]

@@ -57,7 +57,7 @@ def pooled_blocks(widths: Sequence[int], metas: Sequence[StoreMeta]) -> list[int
 
 def block_weights(meta: StoreMeta) -> np.ndarray | None:
     """Per pooled column of a fused store, ``1 / sqrt(width of its set)`` under ``weighting: equal``; else None."""
-    if not meta.pooled_blocks or meta.raw.get("weighting") != "equal":
+    if not meta.pooled_blocks or meta.weighting != "equal":
         return None
     blocks = np.asarray(meta.pooled_blocks)
     widths = np.bincount(blocks)

@@ -59,6 +59,9 @@ class StoreMeta:
     layer_dim: int | None = None
     components: tuple[StoreMeta, ...] = ()
     pooled_blocks: tuple[int, ...] = ()
+    weighting: str = "none"  # a fusion's: equal | none
+    reads_speech_region: bool = False  # the extractor read each utterance's speech region ...
+    vad: dict[str, Any] | None = None  # ... found with these vad params
     absent_utt_ids: tuple[str, ...] = ()
     short_clips: dict[str, Any] | None = None
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
@@ -112,7 +115,8 @@ class StoreMeta:
             layers=tuple(get("layers", list, [])), layer_dim=get("layer_dim", int, None),
             components=tuple(cls.from_dict(part, source=f"{source} (component {k + 1})")
                              for k, part in enumerate(components)),
-            pooled_blocks=tuple(get("pooled_blocks", list, [])),
+            pooled_blocks=tuple(get("pooled_blocks", list, [])), weighting=get("weighting", str, "none"),
+            reads_speech_region=get("reads_speech_region", bool, False), vad=get("vad", dict, None),
             absent_utt_ids=tuple(get("absent_utt_ids", list, [])), short_clips=get("short_clips", dict, None),
             raw=data,
         )

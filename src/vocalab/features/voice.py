@@ -32,7 +32,7 @@ from vocalab.errors import AudioError, WeightsError, load_failure
 from vocalab.features.base import SPEECH_REGION
 from vocalab.features.registry import register_extractor
 from vocalab.features.torch_runtime import TorchExtractor, preferred_workers, resolve_device
-from vocalab.fetch import checked_file, file_digest, packaged_file
+from vocalab.fetch import checked_file, fetch, packaged_file
 from vocalab.params import bounded, check_device_param, to_dict
 
 if TYPE_CHECKING:
@@ -128,8 +128,8 @@ def _encoder_module() -> Any:
     return VoiceEncoderNet
 
 
-def read_weights(path: Path, key: str) -> dict[str, Any]:
-    """The encoder's state dict from a Resemblyzer checkpoint, loaded without running code from it."""
+def read_weights(path: Path, key: str, wanted: set[str]) -> dict[str, Any]:
+    """The ``wanted`` tensors of a Resemblyzer checkpoint, loaded without running code from it."""
     import torch
 
     try:
@@ -137,7 +137,6 @@ def read_weights(path: Path, key: str) -> dict[str, Any]:
     except Exception as err:  # noqa: BLE001 - every failure to read it is the same bad file
         raise WeightsError(f"'{key}': {path} is not a weights file that loads safely ({load_failure(err)}).") from err
     state = checkpoint.get("model_state", checkpoint) if isinstance(checkpoint, dict) else None
-    wanted = set(_encoder_module()().state_dict())
     if not isinstance(state, dict) or not wanted <= set(state):
         raise WeightsError(f"'{key}': {path} holds no Resemblyzer voice encoder (missing "
                            f"{sorted(wanted - set(state or {}))[:3]}). Give its pretrained.pt, or null.")
@@ -166,16 +165,15 @@ class VoiceExtractor(TorchExtractor):
     def _load(self) -> None:
         key = f"{SECTION}.weights"
         if self.config.weights is None:
-            path = checked_file(packaged_file(WHEEL_PACKAGE, WHEEL_WEIGHTS), self.config.weights_sha256 or WHEEL_SHA256)
+            sha256 = self.config.weights_sha256 or WHEEL_SHA256
+            path = checked_file(packaged_file(WHEEL_PACKAGE, WHEEL_WEIGHTS), sha256)
             source = f"{WHEEL_PACKAGE} wheel"
         else:
-            from vocalab.fetch import fetch
-
-            path = fetch(self.config.weights, sha256=self.config.weights_sha256, key=key).path
-            source = self.config.weights
+            fetched = fetch(self.config.weights, sha256=self.config.weights_sha256, key=key)
+            path, sha256, source = fetched.path, fetched.sha256, self.config.weights
         model = _encoder_module()()
-        model.load_state_dict(read_weights(path, key))
-        self.weights_info = {"source": source, "file": path.name, "sha256": file_digest(path)}
+        model.load_state_dict(read_weights(path, key, set(model.state_dict())))
+        self.weights_info = {"source": source, "file": path.name, "sha256": sha256}
         self._model = model.eval().to(self.device)
 
     def meta(self) -> dict[str, Any]:
