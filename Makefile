@@ -21,6 +21,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml | $(BIN)/pytho
 	touch $(STAMP)
 
 repro: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" vocalab check
 	PATH="$(abspath $(BIN)):$$PATH" dvc repro
 
 test: $(STAMP)

@@ -7,24 +7,12 @@ reruns it (it builds every section's config, nothing more, in well under a secon
 """
 
 from vocalab import stage
-from vocalab.datasets.config import DataConfig
-from vocalab.features.registry import all_extractors
-from vocalab.models.config import TrainConfig
-from vocalab.parallel import ParallelConfig
-from vocalab.params import load_section
-from vocalab.splits import SplitConfig
-from vocalab.vad import SECTION as VAD_SECTION, VADConfig
+from vocalab.preflight import check_sections
 
 
 def main() -> None:
     args = stage.parse_args(__doc__)
-    sections = [(DataConfig, "data"), (SplitConfig, "split"), (TrainConfig, "train")]
-    sections += [(spec.config, spec.section) for spec in all_extractors().values()]
-    for config, section in sections:
-        load_section(config, section, args.params)
-    load_section(ParallelConfig, "parallel", args.params, optional=True)
-    load_section(VADConfig, VAD_SECTION, args.params, optional=True)
-    print(f"check_params: {args.params}: {len(sections) + 2} sections valid")
+    print(f"check_params: {args.params}: {check_sections(args.params)} sections valid")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The ``vocalab`` command: ``vocalab predict FILE_OR_FOLDER --model data/models/<set>``, ``vocalab compare BASE
-[HEAD]``, ``vocalab cache [prune]``, ``vocalab pipeline``."""
+[HEAD]``, ``vocalab cache [prune]``, ``vocalab pipeline``,
+``vocalab check``."""
 
 from __future__ import annotations
 
@@ -60,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
                     "UAR before and after, the difference with a 95 % interval from a paired bootstrap over "
                     "test speakers, and an exact McNemar p-value. Only differences whose interval excludes 0 "
                     "are flagged.")
+    check = commands.add_parser(
+        "check", help="what 'dvc repro' needs before any stage runs: params, data.path and its links",
+        description="Validates every section of params.yaml, and what DVC looks at before any stage of vocalab "
+                    "runs: data.path must be outside the pipeline's outputs, and every link under it must lead "
+                    "to a file. 'make repro' runs this first, so these mistakes are named with their fix instead "
+                    "of stopping 'dvc repro' with DVC's own error. Run it in the project's root.")
+    check.add_argument("--params", default="params.yaml", help="the params file (default params.yaml)")
     compare.add_argument("base", help="a git revision (main, HEAD~1, a commit) or a dvc exp name")
     compare.add_argument("head", nargs="?", default=None, help="the same (default: the workspace)")
     return parser
@@ -77,6 +85,16 @@ def compare_command(base: str, head: str | None) -> int:
     print(table(rows, base, head or WORKTREE), end="")
     for line in only:
         print(f"compare: not compared: {line}")
+    return 0
+
+
+def check_command(params: str) -> int:
+    from vocalab.preflight import check_project
+
+    try:
+        print(check_project(".", params=params))
+    except VocalabError as err:
+        return report(err)
     return 0
 
 
@@ -125,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cache_command(args.action, args.all)
     if args.command == "pipeline":
         return pipeline_command(args.check)
+    if args.command == "check":
+        return check_command(args.params)
     if args.command == "compare":
         return compare_command(args.base, args.head)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # predicting never downloads a model
