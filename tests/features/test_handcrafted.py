@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import speech_like, tone
 from vocalab.errors import AudioError
-from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor, frame_energies
+from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor, frame_energies, padded_piece
 from vocalab.params import from_mapping
 
 
@@ -38,9 +38,27 @@ def test_frame_energies_equal_each_frames_own_sum(n_fft, hop, n):
     padded = np.concatenate([np.zeros(n_fft // 2, np.float32), y, np.zeros(n_fft // 2, np.float32)])
     n_frames = 1 + n // hop
     direct = [np.sum(np.square(padded[k * hop:k * hop + n_fft], dtype=np.float64)) for k in range(n_frames)]
-    got = frame_energies(padded, n_frames, n_fft, hop)
+    got = frame_energies(y, n_fft // 2, n_frames, n_fft, hop)
     assert got.shape == (n_frames,)
     np.testing.assert_allclose(got, direct, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("edge", [False, True])
+def test_a_padded_piece_is_that_slice_of_the_padded_signal(edge):
+    y = np.random.default_rng(3).standard_normal(50).astype(np.float32)
+    padded = np.pad(y, 7, mode="edge" if edge else "constant")
+    for begin, end in [(0, 64), (0, 3), (5, 20), (30, 64), (60, 64), (0, 10)]:
+        np.testing.assert_array_equal(padded_piece(y, 7, begin, end, edge=edge), padded[begin:end])
+
+
+def test_a_long_file_is_analysed_in_blocks_to_the_same_bytes(monkeypatch):
+    """Beyond the size kept, the mel spectrogram is computed twice instead of held: the same features."""
+    import vocalab.features.handcrafted as handcrafted
+
+    y = (0.1 * np.random.default_rng(4).standard_normal(16000 * 75)).astype(np.float32)  # over two blocks of frames
+    kept = extractor().extract(y, 16000)
+    monkeypatch.setattr(handcrafted, "_MEL_KEPT_BYTES", 0)
+    np.testing.assert_array_equal(extractor().extract(y, 16000), kept)
 
 
 def test_frame_count_and_layout():

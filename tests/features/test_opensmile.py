@@ -82,8 +82,28 @@ def test_over_a_manifest_short_clips_are_left_out_and_counted(extractor, tmp_pat
 
 def test_each_store_records_only_its_own_params(extractor):
     meta = {o.name: o.meta for o in OpenSmileExtractor(OpenSmileConfig(egemaps="GeMAPSv01b")).outputs()}
-    assert meta["egemaps"]["params"] == {"sample_rate": 16000, "egemaps": "GeMAPSv01b"}
+    assert meta["egemaps"]["params"] == {"sample_rate": 16000, "window_s": 300.0, "egemaps": "GeMAPSv01b"}
     assert meta["compare"] == {o.name: o.meta for o in extractor.outputs()}["compare"]
     assert len(meta["egemaps"]["pooled_names"]) == 62
     rebuilt = writer_of("egemaps").from_params(meta["egemaps"]["params"])
     assert rebuilt.sets["egemaps"].config_name == "GeMAPSv01b"
+
+
+def test_a_recording_longer_than_the_window_is_analysed_in_equal_windows():
+    """Memory stays bounded on long files: LLDs of each window in order, functionals averaged by window length."""
+    from vocalab.features.opensmile import window_bounds
+
+    assert window_bounds(25, 10) == [0, 8, 16, 25] and window_bounds(10, 10) == [0, 10]
+    windowed = OpenSmileExtractor(OpenSmileConfig(window_s=10.0))
+    signal = np.concatenate([speech_like(seed, duration_s=7.0) for seed in range(3)] + [speech_like(9, duration_s=4.0)])
+    llds, functionals = windowed.extract(signal, 16000)["egemaps"]
+    bounds = window_bounds(len(signal), 160000)
+    pieces = [signal[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    np.testing.assert_array_equal(
+        llds, np.concatenate([reference(p, "eGeMAPSv02", "LowLevelDescriptors") for p in pieces]).astype(np.float32))
+    expected = np.average([reference(p, "eGeMAPSv02", "Functionals")[0] for p in pieces], axis=0,
+                          weights=[len(p) for p in pieces])
+    np.testing.assert_allclose(functionals, expected, rtol=1e-12)
+    manifest = pd.DataFrame({"utt_id": ["a", "b"], "duration_s": [25.0, 9.0]})
+    meta = windowed.store_meta(manifest)
+    assert meta["egemaps"]["windowed_utterances"]["utt_ids"] == ["a"] and set(meta) == {"egemaps", "compare"}

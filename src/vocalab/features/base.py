@@ -36,6 +36,14 @@ if TYPE_CHECKING:
 SPEECH_REGION = ("speech_start_s", "speech_end_s")
 
 
+def read_lengths(manifest: "pd.DataFrame") -> "pd.Series":
+    """Seconds of audio an extractor reads per utterance: its speech region where the manifest has one."""
+    start, end = SPEECH_REGION
+    if start in manifest.columns:
+        return manifest[end] - manifest[start]
+    return manifest["duration_s"]
+
+
 class Extractor:
     """Base of every extractor; picklable, since worker processes receive it."""
 

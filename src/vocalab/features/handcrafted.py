@@ -26,6 +26,8 @@ _AMIN = 1e-10  # power floor before log, as librosa.power_to_db
 _TOP_DB = 80.0  # dynamic range kept below each utterance's peak, as librosa.power_to_db
 _ZC_THRESHOLD = 1e-10  # |x| below this counts as zero, as librosa.zero_crossings
 _BLOCK_FRAMES = 1024
+#: the mel spectrogram is kept for the MFCC pass up to this size, and computed again beyond it
+_MEL_KEPT_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -82,17 +84,35 @@ class HandcraftedConfig:
             )
 
 
-def frame_energies(padded: np.ndarray, n_frames: int, n_fft: int, hop: int) -> np.ndarray:
-    """Sum of squares of each frame ``padded[k * hop : k * hop + n_fft]``, in float64.
+def padded_piece(y: np.ndarray, pad: int, begin: int, end: int, *, edge: bool = False) -> np.ndarray:
+    """``np.pad(y, pad, mode="edge" if edge else "constant")[begin:end]``, without building the padded signal."""
+    piece = np.zeros(end - begin, dtype=y.dtype)
+    lo, hi = max(begin, pad), min(end, pad + len(y))
+    if hi > lo:
+        piece[lo - begin:hi - begin] = y[lo - pad:hi - pad]
+    if edge:
+        piece[:max(0, min(end, pad) - begin)] = y[0]
+        piece[max(0, pad + len(y) - begin):] = y[-1]
+    return piece
+
+
+def frame_energies(y: np.ndarray, pad: int, n_frames: int, n_fft: int, hop: int) -> np.ndarray:
+    """Sum of squares of each frame ``padded[k * hop : k * hop + n_fft]`` of ``padded = np.pad(y, pad)``, in float64.
 
     A frame spans ``n_fft / g`` blocks of ``g = gcd(n_fft, hop)`` samples and starts every
     ``hop / g`` blocks, so one running sum over the block energies gives every frame by a
-    difference: ``g`` times less sequential work than a running sum over the samples.
+    difference: ``g`` times less sequential work than a running sum over the samples. The block
+    energies are summed a bounded piece of the signal at a time.
     """
     g = math.gcd(n_fft, hop)
     step, span = hop // g, n_fft // g
     n_blocks = (n_frames - 1) * step + span  # the last frame ends inside ``padded``
-    blocks = np.square(padded[: n_blocks * g].reshape(n_blocks, g), dtype=np.float64).sum(axis=1)
+    blocks = np.empty(n_blocks, dtype=np.float64)
+    per_piece = max(1, (1 << 18) // g)
+    for first in range(0, n_blocks, per_piece):
+        last = min(n_blocks, first + per_piece)
+        piece = padded_piece(y, pad, first * g, last * g)
+        blocks[first:last] = np.square(piece.reshape(last - first, g), dtype=np.float64).sum(axis=1)
     energy = np.concatenate([[0.0], np.cumsum(blocks)])
     starts = np.arange(n_frames) * step
     return energy[starts + span] - energy[starts]
@@ -155,6 +175,39 @@ class HandcraftedExtractor(Extractor):
             "definition": "librosa-compatible mfcc/rms/zero_crossing_rate, center=True",
         }
 
+    def _mel_blocks(self, y: np.ndarray, n_frames: int):
+        """``(first frame, mel power [shape=(<= _BLOCK_FRAMES, n_mels), float32])`` of each block of frames."""
+        import scipy.fft
+
+        window, mel_basis, _ = self.tables
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        for start in range(0, n_frames, _BLOCK_FRAMES):
+            count = min(_BLOCK_FRAMES, n_frames - start)
+            piece = padded_piece(y, n_fft // 2, start * hop, (start + count - 1) * hop + n_fft)
+            frames = np.lib.stride_tricks.sliding_window_view(piece, n_fft)[::hop]
+            spectrum = scipy.fft.rfft(frames * window, axis=1)
+            power = spectrum.real**2 + spectrum.imag**2
+            # the product scipy forms for ``power @ mel_basis.T``, without building the transposes per block
+            yield start, np.asarray((mel_basis @ power.T).T)
+
+    def _zero_crossing_rate(self, y: np.ndarray, pad: int, n_frames: int) -> np.ndarray:
+        """librosa's rate: |x| <= threshold counts as zero, and zero as positive, so a sample is
+        "negative" iff x < -threshold; the signal is padded by repeating its end samples, as
+        librosa pads it for ``center=True``."""
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        counts = np.empty(n_frames, dtype=np.int64)
+        for start in range(0, n_frames, _BLOCK_FRAMES):
+            count = min(_BLOCK_FRAMES, n_frames - start)
+            begin = start * hop
+            piece = padded_piece(y, pad, begin, (start + count - 1) * hop + n_fft, edge=True)
+            negative = piece < -_ZC_THRESHOLD
+            crossing_at = np.flatnonzero(negative[1:] != negative[:-1]) + 1  # within the piece
+            starts = np.arange(count) * hop
+            # a frame counts crossings into its samples 1..n_fft-1 (not into its first sample)
+            counts[start:start + count] = (np.searchsorted(crossing_at, starts + n_fft)
+                                           - np.searchsorted(crossing_at, starts + 1))
+        return counts / n_fft
+
     def extract(self, samples: np.ndarray, sampling_rate: int) -> np.ndarray:
         """Frame features of a mono signal.
 
@@ -171,42 +224,37 @@ class HandcraftedExtractor(Extractor):
         """
         import scipy.fft
 
-        window, mel_basis, dct_t = self.tables
         y = resample(mono_signal(samples), orig_sr=sampling_rate, target_sr=self.sampling_rate)
         n_fft, hop = self.config.n_fft, self.config.hop_length
-        pad = n_fft // 2
-        y_const = np.zeros(len(y) + 2 * pad, dtype=y.dtype)  # STFT and RMS padding (librosa default)
-        y_const[pad:pad + len(y)] = y
-        frames = np.lib.stride_tricks.sliding_window_view(y_const, n_fft)[::hop]
-        n_frames = frames.shape[0]
+        pad = n_fft // 2  # STFT and RMS padding with zeros (librosa's default, center=True)
+        n_frames = 1 + (len(y) + 2 * pad - n_fft) // hop
 
         # Same bytes on every machine: the float32 steps here (window, FFT, power, the sparse mel
         # product) are computed in a fixed order whatever the CPU; every sum whose order SIMD
         # kernels or BLAS choose (log, the DCT, frame energies) is float64, and the store rounds
-        # the result to float32 once, below float64's last-bit differences
-        log_mel = np.empty((n_frames, self.config.n_mels), dtype=np.float64)
-        for start in range(0, n_frames, _BLOCK_FRAMES):
-            block = frames[start:start + _BLOCK_FRAMES]
-            spectrum = scipy.fft.rfft(block * window, axis=1)
-            power = spectrum.real**2 + spectrum.imag**2
-            # the product scipy forms for ``power @ mel_basis.T``, without building the transposes per block
-            mel = np.asarray((mel_basis @ power.T).T, dtype=np.float64)
-            log_mel[start:start + len(block)] = 10.0 * np.log10(np.maximum(mel, _AMIN))
-        np.maximum(log_mel, log_mel.max() - _TOP_DB, out=log_mel)
-        mfcc = log_mel @ dct_t
+        # the result to float32 once, below float64's last-bit differences.
+        # Memory: the frames are analysed a block at a time. The top_db floor needs the loudest
+        # band of the whole file before any MFCC, so the mel spectrogram (float32) is kept while it
+        # is small, and computed a second time for a long file instead of held whole.
+        keep = n_frames * self.config.n_mels * 4 <= _MEL_KEPT_BYTES
+        kept: list[np.ndarray] = []
+        peak = -np.inf
+        for _, mel in self._mel_blocks(y, n_frames):
+            peak = max(peak, float(mel.max()))
+            if keep:
+                kept.append(mel)
+        floor = 10.0 * np.log10(max(peak, _AMIN)) - _TOP_DB
+        mfcc = np.empty((n_frames, self.config.n_mfcc), dtype=np.float64)
+        blocks = enumerate(kept) if keep else ((i, mel) for i, (_, mel) in enumerate(self._mel_blocks(y, n_frames)))
+        _, _, dct_t = self.tables
+        for i, mel in blocks:
+            log_mel = 10.0 * np.log10(np.maximum(np.asarray(mel, dtype=np.float64), _AMIN))
+            np.maximum(log_mel, floor, out=log_mel)
+            mfcc[i * _BLOCK_FRAMES:i * _BLOCK_FRAMES + len(mel)] = log_mel @ dct_t
         # frame energies: every frame is a whole number of blocks of gcd(n_fft, hop) samples, so a
         # running sum over the blocks' energies (sequential, so in one order everywhere) gives them
-        rms = np.sqrt(np.maximum(frame_energies(y_const, n_frames, n_fft, hop), 0.0) / n_fft)
-        starts = np.arange(n_frames) * hop
-
-        # Zero crossings, librosa-style: |x| <= threshold counts as zero, zero counts as
-        # positive, so a sample is "negative" iff x < -threshold. Edge padding repeats the
-        # end samples and adds no crossing, so crossings are found on y and shifted by pad.
-        negative = y < -_ZC_THRESHOLD
-        crossing_at = np.flatnonzero(negative[1:] != negative[:-1]) + 1 + pad
-        # a frame counts crossings into its samples 1..n_fft-1 (not into its first sample)
-        counts = np.searchsorted(crossing_at, starts + n_fft) - np.searchsorted(crossing_at, starts + 1)
-        zcr = counts / n_fft
+        rms = np.sqrt(np.maximum(frame_energies(y, pad, n_frames, n_fft, hop), 0.0) / n_fft)
+        zcr = self._zero_crossing_rate(y, pad, n_frames)
 
         out = np.empty((n_frames, self.dim), dtype=np.float64)
         out[:, : self.config.n_mfcc] = mfcc

@@ -26,7 +26,7 @@ import numpy as np
 
 from vocalab.audio import mono_signal, resample
 from vocalab.features.store import Output
-from vocalab.features.base import Extractor
+from vocalab.features.base import Extractor, read_lengths
 from vocalab.features.registry import register_extractor
 from vocalab.params import bounded, to_dict
 
@@ -43,11 +43,17 @@ class OpenSmileConfig:
 
     sample_rate : int > 0     rate audio is resampled to first (Hz), so corpora of mixed rates
                               give comparable features
+    window_s : float > 0      a recording longer than this is analysed in equal windows no longer
+                              than it, so memory does not grow with its length: its LLDs are the
+                              windows' LLDs in order, its functionals the windows' functionals
+                              averaged, weighted by their length (openSMILE holds a whole run's
+                              LLDs to compute functionals: about 35 MB per minute for both sets)
     egemaps : str             the openSMILE configuration of the egemaps set
     compare : str             the openSMILE configuration of the compare set
     """
 
     sample_rate: int = bounded(16000, ge=8000, le=48000)
+    window_s: float = bounded(300.0, ge=10.0)
     egemaps: Literal["eGeMAPSv02", "eGeMAPSv01b", "GeMAPSv01b"] = "eGeMAPSv02"
     compare: Literal["ComParE_2016"] = "ComParE_2016"
 
@@ -160,4 +166,28 @@ class OpenSmileExtractor(Extractor):
         the store and counted, never given a row of zeros).
         """
         y = resample(mono_signal(samples), orig_sr=sampling_rate, target_sr=self.sampling_rate)
-        return {name: smile_set.run(y, self.sampling_rate) for name, smile_set in self.sets.items()}
+        bounds = window_bounds(len(y), int(self.config.window_s * self.sampling_rate))
+        if len(bounds) == 2:
+            return {name: smile_set.run(y, self.sampling_rate) for name, smile_set in self.sets.items()}
+        out = {}
+        for name, smile_set in self.sets.items():
+            runs = [smile_set.run(y[begin:end], self.sampling_rate) for begin, end in zip(bounds[:-1], bounds[1:])]
+            weights = np.array([end - begin for begin, end, (_, f) in zip(bounds[:-1], bounds[1:], runs) if f.size])
+            functionals = [f for _, f in runs if f.size]
+            pooled = (np.average(np.stack(functionals), axis=0, weights=weights) if functionals
+                      else np.zeros(0, np.float64))
+            out[name] = (np.concatenate([lld for lld, _ in runs]), pooled)
+        return out
+
+    def store_meta(self, manifest: Any) -> dict[str, dict[str, Any]]:
+        """The utterances analysed in windows (longer than ``window_s``)."""
+        long = [u for u, d in zip(manifest["utt_id"].astype(str), read_lengths(manifest)) if d > self.config.window_s]
+        entry = {"windowed_utterances": {"window_s": self.config.window_s, "policy": "LLDs of equal windows in "
+                                         "order; functionals averaged, weighted by window length", "utt_ids": long}}
+        return {name: entry for name in SETS}
+
+
+def window_bounds(n_samples: int, window: int) -> list[int]:
+    """Sample bounds of the fewest equal windows no longer than ``window`` that cover ``n_samples``."""
+    count = max(1, -(-n_samples // window))
+    return [n_samples * i // count for i in range(count + 1)]

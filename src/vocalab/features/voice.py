@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence
 import numpy as np
 
 from vocalab.errors import AudioError, WeightsError, load_failure
-from vocalab.features.base import SPEECH_REGION
+from vocalab.features.base import read_lengths
 from vocalab.features.registry import register_extractor
 from vocalab.features.torch_runtime import TorchExtractor, preferred_workers, resolve_device
 from vocalab.fetch import checked_file, fetch, packaged_file
@@ -254,9 +254,4 @@ class VoiceExtractor(TorchExtractor):
 
 def short_utt_ids(manifest: pd.DataFrame) -> list[str]:
     """utt_ids whose audio read (their speech region where the manifest has one) is under one partial."""
-    start, end = SPEECH_REGION
-    if start in manifest.columns:
-        lengths = manifest[end] - manifest[start]
-    else:
-        lengths = manifest["duration_s"]
-    return [u for u, d in zip(manifest["utt_id"].astype(str), lengths) if d < PARTIAL_S]
+    return [u for u, d in zip(manifest["utt_id"].astype(str), read_lengths(manifest)) if d < PARTIAL_S]
