@@ -1,6 +1,6 @@
 """vad: each utterance's speech region, for the extractors that read trimmed audio."""
 
-from vocalab import stage
+from vocalab import cpu_kernels, stage
 from vocalab.manifest import read_manifest
 from vocalab.params import load_section
 from vocalab.vad import SECTION, VADConfig, region_table, summary
@@ -8,6 +8,7 @@ from vocalab.vad import SECTION, VADConfig, region_table, summary
 
 def main() -> None:
     args = stage.parse_args(__doc__, "manifest", "out", "metrics")
+    cpu_kernels.pin()  # before torch loads: the same regions on every x86-64 CPU
     config = load_section(VADConfig, SECTION, args.params, optional=True)
     manifest = read_manifest(args.manifest, check_files=True)
     table = region_table(manifest, config)

@@ -148,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "compare":
         return compare_command(args.base, args.head)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # predicting never downloads a model
+    from vocalab import cpu_kernels
+
+    cpu_kernels.pin()  # before torch loads: features computed as the stores' were
     from vocalab.predict import predict
 
     try:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
 
 import numpy as np
 
+from vocalab import cpu_kernels
 from vocalab.errors import WeightsError, load_failure
 from vocalab.features.base import SPEECH_REGION
 from vocalab.fetch import checked_file, packaged_file
@@ -138,8 +139,14 @@ def speech_probabilities(model: Any, signals: Sequence[np.ndarray]) -> list[np.n
     batch = np.zeros((len(signals), max(counts) * CHUNK), dtype=np.float32)
     for row, samples in zip(batch, signals):
         row[:len(samples)] = samples
-    with torch.inference_mode():
-        probs = model(torch.from_numpy(batch)).numpy()
+    threads = torch.get_num_threads()
+    if cpu_kernels.pinned():  # one thread: the same sums, in the same order, on every machine
+        torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            probs = model(torch.from_numpy(batch)).numpy()
+    finally:
+        torch.set_num_threads(threads)
     return [p[:n].astype(np.float64) for p, n in zip(probs, counts)]
 
 

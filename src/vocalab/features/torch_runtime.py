@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, ContextManager
 
+from vocalab import cpu_kernels
 from vocalab.errors import ParamsError
 from vocalab.features.base import Extractor, no_thread_limit
 from vocalab.parallel import default_workers
@@ -26,10 +27,13 @@ def resolve_device(name: str, section: str) -> torch.device:
 
 
 def preferred_workers(device: torch.device) -> int:
-    """One process drives a GPU; on CPU torch's own threads scale well up to about 8 cores
-    (measured on 2: two 1-thread workers were no faster than one 2-thread process), so
-    more processes only pay on larger machines."""
-    return 1 if device.type == "cuda" else max(1, default_workers() // 8)
+    """One process drives a GPU. On CPU, with portable kernels (:mod:`vocalab.cpu_kernels`),
+    one worker per core, each of one thread, so that no sum is split between threads; with
+    the CPU's own kernels, torch's threads scale well up to about 8 cores, so more processes
+    only pay on larger machines."""
+    if device.type == "cuda":
+        return 1
+    return default_workers() if cpu_kernels.pinned() else max(1, default_workers() // 8)
 
 
 def share_cpu_threads(device: torch.device, n_workers: int) -> None:
@@ -43,7 +47,7 @@ def share_cpu_threads(device: torch.device, n_workers: int) -> None:
 
     if device.type == "cpu":
         share = max(1, default_workers() // max(1, n_workers))
-        torch.set_num_threads(share)
+        torch.set_num_threads(1 if cpu_kernels.pinned() else share)
         threadpool_limits(limits=share)
 
 
@@ -73,6 +77,19 @@ class TorchExtractor(Extractor):
     def _load(self) -> None:
         raise NotImplementedError
 
+    def load(self) -> None:
+        """``_load()``; with portable kernels, on one torch thread: a random initialisation drew other
+        weights on two threads than on one."""
+        import torch
+
+        threads = torch.get_num_threads()
+        if cpu_kernels.pinned():
+            torch.set_num_threads(1)
+        try:
+            self._load()
+        finally:
+            torch.set_num_threads(threads)
+
     def worker_threads(self, n_workers: int) -> ContextManager[Any]:
         share_cpu_threads(self.device, n_workers)  # torch's and BLAS's threads, for the worker's life
         return no_thread_limit()
@@ -85,4 +102,4 @@ class TorchExtractor(Extractor):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._load()
+        self.load()

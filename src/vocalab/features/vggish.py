@@ -118,7 +118,7 @@ class VGGishExtractor(TorchExtractor):
         self.pca_info: dict[str, Any] | None = None
         self._model: Any = None
         self._pca: tuple[np.ndarray, np.ndarray] | None = None
-        self._load()
+        self.load()
 
     # -- set-up ---------------------------------------------------------------------------
 

@@ -160,7 +160,7 @@ class VoiceExtractor(TorchExtractor):
         self.preferred_workers = preferred_workers(self.device)
         self.weights_info: dict[str, Any] = {}
         self._model: Any = None
-        self._load()
+        self.load()
 
     def _load(self) -> None:
         key = f"{SECTION}.weights"

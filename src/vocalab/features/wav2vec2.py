@@ -250,7 +250,7 @@ class Wav2Vec2Extractor(TorchExtractor):
         self._model: Any = None
         self._norm: Any = None
         self.num_parameters = 0
-        self._load()
+        self.load()
 
     # -- set-up ---------------------------------------------------------------------------
 
