@@ -1,6 +1,6 @@
 """The ``vocalab`` command: ``vocalab predict FILE_OR_FOLDER --model data/models/<set>``, ``vocalab compare BASE
 [HEAD]``, ``vocalab cache [prune]``, ``vocalab pipeline``,
-``vocalab check``."""
+``vocalab check``, ``vocalab review BASE [HEAD]``."""
 
 from __future__ import annotations
 
@@ -61,6 +61,16 @@ def _parser() -> argparse.ArgumentParser:
                     "UAR before and after, the difference with a 95 % interval from a paired bootstrap over "
                     "test speakers, and an exact McNemar p-value. Only differences whose interval excludes 0 "
                     "are flagged.")
+    review = commands.add_parser(
+        "review", help="a change as a reviewer reads it: review/review.md and review/review.html",
+        description="Writes one Markdown report (review/review.md) and its HTML twin of the change from BASE to "
+                    "HEAD (git revisions or dvc experiment names; HEAD defaults to the workspace): the paired "
+                    "comparison of every set (as 'vocalab compare'), HEAD's leaderboard, the per-class recalls "
+                    "that changed, only the plots that changed (BASE beside HEAD), and the params that changed. "
+                    "Images are local files (inline in the HTML): nothing is uploaded.")
+    review.add_argument("base", help="a git revision (main, HEAD~1, a commit) or a dvc exp name")
+    review.add_argument("head", nargs="?", default=None, help="the same (default: the workspace)")
+    review.add_argument("--out", default="review", help="the report's folder (default review/, git-ignored)")
     check = commands.add_parser(
         "check", help="what 'dvc repro' needs before any stage runs: params, data.path and its links",
         description="Validates every section of params.yaml, and what DVC looks at before any stage of vocalab "
@@ -85,6 +95,20 @@ def compare_command(base: str, head: str | None) -> int:
     print(table(rows, base, head or WORKTREE), end="")
     for line in only:
         print(f"compare: not compared: {line}")
+    return 0
+
+
+def review_command(base: str, head: str | None, out: str) -> int:
+    from pathlib import Path
+
+    from vocalab.compare import WORKTREE
+    from vocalab.review import review
+
+    try:
+        md, page = review(Path.cwd(), base, head or WORKTREE, Path(out))
+    except VocalabError as err:
+        return report(err)
+    print(f"review: wrote {md} and {page}")
     return 0
 
 
@@ -143,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cache_command(args.action, args.all)
     if args.command == "pipeline":
         return pipeline_command(args.check)
+    if args.command == "review":
+        return review_command(args.base, args.head, args.out)
     if args.command == "check":
         return check_command(args.params)
     if args.command == "compare":

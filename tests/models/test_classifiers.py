@@ -138,9 +138,9 @@ from vocalab.params import from_mapping
 from vocalab.training import FittedModel
 
 rng = np.random.default_rng(0)
-X, y = rng.normal(size=(96, 30)), np.repeat([f"c{i}" for i in range(8)], 12)
+X, y = rng.normal(size=(96, 300)), np.repeat([f"c{i}" for i in range(8)], 12)
 X[:, :3] += np.arange(96)[:, None] % 8 * 0.3
-model = build_classifier(from_mapping(TrainConfig, {"model": "svm"}, section="train")).fit(X, y)
+model = build_classifier(from_mapping(TrainConfig, {"model": sys.argv[2]}, section="train")).fit(X, y)
 
 def digest(name):
     save_fold_model(FittedModel(model, "pooled"), Path(sys.argv[1]) / name)
@@ -153,9 +153,11 @@ print(json.dumps({"raw": raw, "settled": digest("settled")}))
 
 
 @pytest.mark.skipif(sys.platform != "linux" or platform.machine() != "x86_64", reason="needs OpenBLAS's x86-64 kernels")
-def test_a_saved_svm_has_the_same_bytes_under_other_blas_kernels(tmp_path):
-    """Platt scaling's optimiser calls BLAS, whose kernels differ by CPU: the saved model must not."""
-    haswell, sandy_bridge = (json_from_fresh_process(SVM_UNDER_KERNELS, str(tmp_path / kernel),
+@pytest.mark.parametrize("model", ["svm", "logreg"])
+def test_a_saved_model_has_the_same_bytes_under_other_blas_kernels(tmp_path, model):
+    """Platt scaling's and logistic regression's optimisers call BLAS, whose kernels differ by CPU: the saved
+    model must not."""
+    haswell, sandy_bridge = (json_from_fresh_process(SVM_UNDER_KERNELS, str(tmp_path / kernel), model,
                                                      env={"OPENBLAS_CORETYPE": kernel})
                              for kernel in ("Haswell", "SandyBridge"))
     if haswell["raw"] == sandy_bridge["raw"]:
