@@ -7,7 +7,7 @@ is decoded (imports plus the float32 signal, 4 bytes per second of audio per 16,
 and the difference: the extractor's own working memory, which should not grow with the
 file's length.
 
-    python benchmarks/long_file.py                   # a 2-hour file, handcrafted and openSMILE
+    python benchmarks/long_file.py                   # a 2-hour file: vad, handcrafted, openSMILE, voice
     python benchmarks/long_file.py --minutes 10 --sets handcrafted
 """
 
@@ -34,8 +34,19 @@ from vocalab.features.registry import extractor as spec_of
 from vocalab.params import load_section
 
 name, path = sys.argv[1], sys.argv[2]
-spec = spec_of(name)
-extractor = spec.build(load_section(spec.config, spec.section, "params.yaml"))
+if name == "vad":  # the speech-region stage, which runs before the extractors that read regions
+    from vocalab.vad import VADConfig, find_regions, load_silero
+
+    class Regions:
+        sampling_rate, model = 16000, load_silero()
+
+        def extract(self, samples, rate):
+            return find_regions(self.model, [samples], VADConfig())
+
+    extractor = Regions()
+else:
+    spec = spec_of(name)
+    extractor = spec.build(load_section(spec.config, spec.section, "params.yaml"))
 samples, rate = load_audio(path, sampling_rate=extractor.sampling_rate)
 extractor.extract(samples[: rate], rate)  # tables built, libraries loaded
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -68,7 +79,8 @@ def write_long_wav(path: Path, minutes: float, seed: int = 0) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=120.0, help="length of the file (default 120)")
-    parser.add_argument("--sets", default="handcrafted,opensmile", help="extractors, comma-separated")
+    parser.add_argument("--sets", default="vad,handcrafted,opensmile,voice",
+                        help="extractors (and vad, the speech-region stage), comma-separated")
     args = parser.parse_args()
     root = Path(__file__).resolve().parents[1]
     cpu = "AVX-512 BF16" if "avx512_bf16" in Path("/proc/cpuinfo").read_text() else "AVX2"

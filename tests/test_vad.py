@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO_ROOT, write_wav
+from tests.conftest import REPO_ROOT, speech_like, write_wav
 from vocalab import vad
 from vocalab.audio import cut_region
 from vocalab.errors import ManifestError, WeightsError
@@ -140,3 +140,15 @@ def test_predict_finds_new_files_regions_as_the_store_recorded(model, tmp_path):
     tampered = StoreMeta.from_dict({**base, "reads_speech_region": True, "vad": {"treshold": 2}}, source="m")
     with pytest.raises(VocalabError, match=r"model.json records vad params that are not valid.*treshold"):
         speech_regions(tampered, [path], {}, "the model's model.json")
+
+
+def test_a_long_recording_is_encoded_a_segment_at_a_time_with_the_state_carried(monkeypatch):
+    """Bounded memory: segments of chunks, the LSTM state carried across them, give the probabilities of one pass."""
+    import vocalab.vad as vad
+
+    model = vad.load_silero()
+    signals = [np.concatenate([speech_like(seed, duration_s=1.5) for seed in range(4)]), speech_like(7, duration_s=2.0)]
+    whole = vad.speech_probabilities(model, signals)
+    monkeypatch.setattr(vad, "ENCODED_ROWS", 40)  # 20 chunks per segment for a batch of two
+    for one, pieces in zip(whole, vad.speech_probabilities(model, signals)):
+        np.testing.assert_allclose(pieces, one, atol=1e-5)

@@ -234,6 +234,18 @@ def load_audio(path: str | Path, *, sampling_rate: int | None = None) -> tuple[n
     return resample(mono, orig_sr=int(file_sr), target_sr=sampling_rate), sampling_rate
 
 
+def padded_piece(y: np.ndarray, pad: int, begin: int, end: int, *, edge: bool = False) -> np.ndarray:
+    """``np.pad(y, pad, mode="edge" if edge else "constant")[begin:end]``, without building the padded signal."""
+    piece = np.zeros(end - begin, dtype=y.dtype)
+    lo, hi = max(begin, pad), min(end, pad + len(y))
+    if hi > lo:
+        piece[lo - begin:hi - begin] = y[lo - pad:hi - pad]
+    if edge:
+        piece[:max(0, min(end, pad) - begin)] = y[0]
+        piece[max(0, pad + len(y) - begin):] = y[-1]
+    return piece
+
+
 def cut_region(samples: np.ndarray, sampling_rate: int, start_s: float, end_s: float) -> np.ndarray:
     """The samples of ``[start_s, end_s)`` (a speech region); at least one sample, never an empty signal."""
     begin = min(int(round(start_s * sampling_rate)), max(0, len(samples) - 1))

@@ -35,6 +35,7 @@ SECTION = "vad"
 SAMPLE_RATE = 16000
 CHUNK = 512  # samples per probability (32 ms)
 CONTEXT = 64  # samples of the previous chunk each chunk sees
+ENCODED_ROWS = 4096  # chunks encoded at once, over a batch (about 14 KB each)
 #: the weights file inside the silero-vad wheel, and its SHA-256 (silero-vad 6.2.3)
 SILERO_PACKAGE = "silero_vad"
 SILERO_WEIGHTS = "data/silero_vad_16k.safetensors"
@@ -99,17 +100,27 @@ def _silero_module() -> Any:
             return x.squeeze(-1)
 
         def forward(self, signals: torch.Tensor) -> torch.Tensor:
-            """Speech probability of each 512-sample chunk: ``[shape=(b, n)]`` for ``[shape=(b, n * 512)]``."""
+            """Speech probability of each 512-sample chunk: ``[shape=(b, n)]`` for ``[shape=(b, n * 512)]``.
+
+            The chunks are encoded and stepped through a segment at a time (at most
+            :data:`ENCODED_ROWS` chunks of the batch at once), the LSTM's state carried
+            from one segment to the next: memory does not grow with a recording's length.
+            """
             batch, n = signals.shape[0], signals.shape[1] // CHUNK
             padded = nn.functional.pad(signals, (CONTEXT, 0)).unfold(1, CONTEXT + CHUNK, CHUNK)[:, :n]
-            encoded = self.encode(padded.reshape(batch * n, CONTEXT + CHUNK)).reshape(batch, n, 128)
+            segment = max(16, ENCODED_ROWS // max(1, batch))
             h = c = torch.zeros(batch, 128, dtype=signals.dtype)
-            hidden = []
-            for step in range(n):
-                h, c = self.lstm_cell(encoded[:, step], (h, c))
-                hidden.append(h)
-            out = torch.sigmoid(self.final_conv(torch.relu(torch.stack(hidden, dim=2))))
-            return out[:, 0, :]
+            out = []
+            for begin in range(0, n, segment):
+                part = padded[:, begin:begin + segment]
+                steps = part.shape[1]
+                encoded = self.encode(part.reshape(batch * steps, CONTEXT + CHUNK)).reshape(batch, steps, 128)
+                hidden = []
+                for step in range(steps):
+                    h, c = self.lstm_cell(encoded[:, step], (h, c))
+                    hidden.append(h)
+                out.append(torch.sigmoid(self.final_conv(torch.relu(torch.stack(hidden, dim=2))))[:, 0, :])
+            return torch.cat(out, dim=1)
 
     return SileroVAD
 

@@ -4,7 +4,8 @@ import pytest
 
 from tests.conftest import speech_like, tone
 from vocalab.errors import AudioError
-from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor, frame_energies, padded_piece
+from vocalab.audio import padded_piece
+from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor, frame_energies
 from vocalab.params import from_mapping
 
 

@@ -110,3 +110,13 @@ def test_the_engine_reads_each_utterances_speech_region(extractor, tmp_path):
     with pytest.raises(FeatureStoreError, match=r"voice reads each utterance's speech region.*dvc repro vad"):
         extract_manifest(manifest.drop(columns=["speech_start_s"]), extractor, tmp_path / "x", cache_root=cache,
                          workers=1, progress=False)
+
+
+def test_a_long_recording_is_analysed_a_block_of_frames_at_a_time(monkeypatch):
+    """Bounded memory: the mel frames of pieces, as those of the whole file up to float32 rounding."""
+    samples = np.concatenate([speech_like(seed, duration_s=2.0) for seed in range(4)])
+    whole = voice.mel_power(samples)
+    monkeypatch.setattr(voice, "MEL_BLOCK", 150)
+    blocks = voice.mel_power(samples)
+    assert blocks.shape == whole.shape == (1 + len(samples) // voice.HOP, voice.N_MELS)
+    np.testing.assert_allclose(blocks, whole, rtol=1e-5, atol=1e-6 * whole.max())

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from vocalab.audio import mono_signal, resample
+from vocalab.audio import mono_signal, padded_piece, resample
 from vocalab.errors import ParamsError
 from vocalab.features.mel import mel_filterbank
 from vocalab.features.base import Extractor
@@ -82,18 +82,6 @@ class HandcraftedConfig:
                 f"the {self.n_mels} mel filters fall between FFT bins ({self.sample_rate / self.n_fft:g} Hz apart) "
                 f"and would be all zeros. Raise n_fft or lower n_mels."
             )
-
-
-def padded_piece(y: np.ndarray, pad: int, begin: int, end: int, *, edge: bool = False) -> np.ndarray:
-    """``np.pad(y, pad, mode="edge" if edge else "constant")[begin:end]``, without building the padded signal."""
-    piece = np.zeros(end - begin, dtype=y.dtype)
-    lo, hi = max(begin, pad), min(end, pad + len(y))
-    if hi > lo:
-        piece[lo - begin:hi - begin] = y[lo - pad:hi - pad]
-    if edge:
-        piece[:max(0, min(end, pad) - begin)] = y[0]
-        piece[max(0, pad + len(y) - begin):] = y[-1]
-    return piece
 
 
 def frame_energies(y: np.ndarray, pad: int, n_frames: int, n_fft: int, hop: int) -> np.ndarray:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence
 
 import numpy as np
 
+from vocalab.audio import padded_piece
 from vocalab.errors import AudioError, WeightsError, load_failure
 from vocalab.features.base import read_lengths
 from vocalab.features.registry import register_extractor
@@ -52,6 +53,7 @@ LAYERS = 3
 WHEEL_PACKAGE = "resemblyzer"
 WHEEL_WEIGHTS = "pretrained.pt"
 WHEEL_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
+MEL_BLOCK = 30000  # mel frames (10 ms) analysed at a time: 5 minutes
 PASS = 32  # partials per forward pass, always this many (padded): an embedding never depends on its batch
 
 
@@ -94,11 +96,23 @@ def partial_slices(n_samples: int, *, rate: float, min_coverage: float) -> list[
 
 
 def mel_power(samples: np.ndarray) -> np.ndarray:
-    """40-band mel power spectrum, ``[shape=(t, 40)]``, as the encoder was trained on (no log)."""
+    """40-band mel power spectrum, ``[shape=(t, 40)]``, as the encoder was trained on (no log).
+
+    A recording longer than :data:`MEL_BLOCK` frames is analysed that many frames at a time
+    (the same frames, from zero-padded pieces), so memory does not grow with its length.
+    """
     import librosa
 
-    return librosa.feature.melspectrogram(y=samples, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP,
-                                          n_mels=N_MELS).astype(np.float32).T
+    def mel(piece: np.ndarray, center: bool) -> np.ndarray:
+        return librosa.feature.melspectrogram(y=piece, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS,
+                                              center=center, pad_mode="constant").astype(np.float32).T
+
+    n_frames = 1 + len(samples) // HOP
+    if n_frames <= MEL_BLOCK:
+        return mel(samples, True)
+    return np.concatenate([mel(padded_piece(samples, N_FFT // 2, start * HOP,
+                                            (min(n_frames, start + MEL_BLOCK) - 1) * HOP + N_FFT), False)
+                           for start in range(0, n_frames, MEL_BLOCK)])
 
 
 def normalized_volume(samples: np.ndarray, target_dbfs: float = -30.0) -> np.ndarray:
@@ -225,7 +239,7 @@ class VoiceExtractor(TorchExtractor):
             mel = mel_power(samples)
             partials.extend(mel[a:b] for a, b in slices)
             counts.append(len(slices))
-        embeds = self.embed(np.stack(partials))
+        embeds = self.embed(partials)
         results = []
         for piece in np.split(embeds, np.cumsum(counts)[:-1]):
             norms = np.linalg.norm(piece, axis=1, keepdims=True)
@@ -237,8 +251,8 @@ class VoiceExtractor(TorchExtractor):
             results.append((piece.astype(np.float32), (mean / np.linalg.norm(mean)).astype(np.float32)))
         return results
 
-    def embed(self, mels: np.ndarray) -> np.ndarray:
-        """Unnormalised embeddings of ``[shape=(n, 160, 40)]`` partials, :data:`PASS` at a time."""
+    def embed(self, mels: Sequence[np.ndarray]) -> np.ndarray:
+        """Unnormalised embeddings of ``n`` partials ``[shape=(160, 40)]``, :data:`PASS` at a time."""
         import torch
 
         out = np.zeros((len(mels), EMBEDDING_SIZE), dtype=np.float32)
@@ -246,7 +260,8 @@ class VoiceExtractor(TorchExtractor):
             for start in range(0, len(mels), PASS):
                 chunk = mels[start:start + PASS]
                 batch = np.zeros((PASS, PARTIAL_FRAMES, N_MELS), dtype=np.float32)
-                batch[:len(chunk)] = chunk
+                for row, partial in enumerate(chunk):
+                    batch[row] = partial
                 result = self._model(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
                 out[start:start + len(chunk)] = result[:len(chunk)]
         return out
