@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)\Z")
 
 
 def check_device_param(name: str, section: str) -> None:
@@ -249,7 +249,11 @@ def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> dict[str, Any]:
         try:
             data = yaml.safe_load(handle)
         except yaml.YAMLError as err:
-            raise ParamsError(f"params file '{path}' is not valid YAML: {err}") from err
+            where = getattr(err, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ParamsError(f"params file '{path}' is not valid YAML{at}: {problem}. Fix that line (a YAML "
+                              f"linter shows the context).") from err
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -57,7 +57,13 @@ def pipeline_outputs(dvc_yaml: str | Path) -> dict[str, str]:
     """Every path a stage of ``dvc_yaml`` writes -> the stage's name."""
     import yaml
 
-    stages = (yaml.safe_load(Path(dvc_yaml).read_text()) or {}).get("stages") or {}
+    if not Path(dvc_yaml).is_file():
+        raise ParamsError(f"no '{dvc_yaml}': run vocalab check in the project's root, where dvc.yaml is.")
+    try:
+        stages = (yaml.safe_load(Path(dvc_yaml).read_text()) or {}).get("stages") or {}
+    except (yaml.YAMLError, AttributeError) as err:
+        raise ParamsError(f"'{dvc_yaml}' is not a DVC pipeline file ({type(err).__name__}). Restore it from git "
+                          f"(git checkout -- dvc.yaml) or rewrite its stages with vocalab pipeline.") from err
     return {path: name for name, stage in stages.items() if isinstance(stage, dict)
             for kind in ("outs", "metrics", "plots") for path in _paths(stage.get(kind))}
 

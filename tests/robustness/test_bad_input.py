@@ -226,3 +226,15 @@ def test_bad_corpus_state(kind, tmp_path):
     with pytest.raises(ManifestError, match=message) as caught:
         scan_corpora(config, raw)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("layout, stem", [("ravdess", "03-01-07-01-01-02-01\n"), ("emodb", "03a01Fa\n"),
+                                          ("crema_d", "1001_DFA_ANG_XX\n"), ("tess", "OAF_back_angry\n")])
+def test_a_name_that_ends_in_a_newline_does_not_follow_the_layout(layout, stem):
+    """'$' matches before a final newline: a layout's pattern must not accept one into an id."""
+    import importlib
+
+    parse = importlib.import_module(f"vocalab.datasets.{layout}").parse_name
+    with pytest.raises(ValueError):
+        parse(stem)
+    parse(stem.rstrip("\n"))  # the same name without it is fine

@@ -62,3 +62,18 @@ def test_a_corpus_inside_or_around_the_outputs_is_named_before_dvc_finds_a_cycle
 def test_make_repro_runs_the_check_before_dvc():
     recipe = (REPO_ROOT / "Makefile").read_text().split("\nrepro:")[1].split("\n\n")[0]
     assert recipe.index("vocalab check") < recipe.index("dvc repro")
+
+
+def test_broken_project_files_are_one_line_each(tmp_path):
+    project = _project(tmp_path, "corpus")
+    (project / "corpus").mkdir()
+    (project / "dvc.yaml").write_text("stages: [\n")
+    done = _check(project)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "is not a DVC pipeline file" in done.stderr
+    (project / "dvc.yaml").unlink()
+    done = _check(project)
+    assert done.returncode == 2 and "no 'dvc.yaml'" in done.stderr
+    (project / "params.yaml").write_text("data: [1\n")
+    done = _check(project)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "is not valid YAML at line 2, column 1" in done.stderr

@@ -18,7 +18,7 @@ EMOTIONS = {"anger": "anger", "disgust": "disgust", "fear": "fear", "happiness":
             "neutral": "neutral", "sadness": "sadness"}
 VOICES = {"F": "female", "M": "male", "C": "child"}
 
-_NAME = re.compile(r"^([A-Za-z]+)_([FMC])_([AB])_(.+)$")
+_NAME = re.compile(r"^([A-Za-z]+)_([FMC])_([AB])_(.+)\Z")
 
 
 def parse_name(stem: str) -> dict[str, object]:

@@ -28,7 +28,7 @@ STATEMENTS = {1: "Kids are talking by the door", 2: "Dogs are sitting by the doo
 MODALITIES = {1: "audio-video", 2: "video-only", 3: "audio-only"}
 VOCAL_CHANNELS = {1: "speech", 2: "song"}
 
-_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
+_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})\Z")
 
 
 def format_name(*, emotion: int, intensity: int, statement: int, repetition: int, actor: int) -> str:

@@ -16,8 +16,8 @@ SPEAKERS = ("DC", "JE", "JK", "KL")
 EMOTIONS = {"a": "anger", "d": "disgust", "f": "fear", "h": "happiness", "n": "neutral", "sa": "sadness",
             "su": "surprise"}
 
-_FLAT = re.compile(r"^([A-Z]{2})_(sa|su|[adfhn])(\d{2})$")
-_IN_FOLDER = re.compile(r"^(sa|su|[adfhn])(\d{2})$")
+_FLAT = re.compile(r"^([A-Z]{2})_(sa|su|[adfhn])(\d{2})\Z")
+_IN_FOLDER = re.compile(r"^(sa|su|[adfhn])(\d{2})\Z")
 
 
 def parse_path(path: Path, root: Path) -> Parsed:

@@ -17,7 +17,7 @@ SPEAKERS = {"OAF": "older", "YAF": "younger"}
 EMOTIONS = {"angry": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy", "neutral": "neutral",
             "ps": "pleasant_surprise", "sad": "sad"}
 
-_NAME = re.compile(r"^(OAF|YAF)_(.+)_([a-z]+)$", re.IGNORECASE)
+_NAME = re.compile(r"^(OAF|YAF)_(.+)_([a-z]+)\Z", re.IGNORECASE)
 
 
 def parse_name(stem: str) -> dict[str, object]:
