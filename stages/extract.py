@@ -4,7 +4,6 @@ from vocalab import cpu_kernels, stage
 from vocalab.features import registry
 from vocalab.features.extraction import extract_manifest
 from vocalab.features.store import write_not_built
-from vocalab.features.torch_runtime import TorchExtractor
 from vocalab.models.config import TrainConfig, needed_sets
 from vocalab.manifest import read_manifest
 from vocalab.parallel import ParallelConfig
@@ -25,7 +24,7 @@ def main() -> None:
         print(f"{name}: no entry of train.feature_sets uses {', '.join(spec.outputs)}: not extracted")
         return
     config = load_section(spec.config, spec.section, args.params)
-    if issubclass(spec.build, TorchExtractor) and cpu_kernels.wants_float32(getattr(config, "dtype", None)):
+    if spec.build.uses_torch and cpu_kernels.wants_float32(getattr(config, "dtype", None)):
         cpu_kernels.pin()  # before torch loads: the same store bytes on every x86-64 CPU
     extractor = spec.build(config)  # bad weights fail here, early
     manifest = read_manifest(args.manifest, check_files=True)

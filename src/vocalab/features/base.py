@@ -64,6 +64,8 @@ class Extractor:
     shard_size: int = 32
     #: whether it reads each utterance's speech region (the ``vad`` stage's) instead of the whole file; its
     #: stage then depends on that table, and its stores' meta say so
+    #: computes with torch (the extraction stage pins torch's CPU kernels before torch loads)
+    uses_torch: ClassVar[bool] = False
     reads_speech_region: ClassVar[bool] = False
 
     # -- what it writes --------------------------------------------------------------------

@@ -71,6 +71,7 @@ class TorchExtractor(Extractor):
     """
 
     start_method: ClassVar[str | None] = "spawn"  # torch's thread pools do not survive fork
+    uses_torch: ClassVar[bool] = True
     device: torch.device
     _transient: tuple[str, ...] = ("_model",)
 

@@ -22,7 +22,7 @@ which the overlap covers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence
 
 import numpy as np
 
@@ -43,6 +43,8 @@ from vocalab.params import bounded, check_device_param, to_dict
 if TYPE_CHECKING:
     import torch
 
+#: families whose padded batches give each utterance what it gets alone
+EXACT_BATCH_FAMILIES = ("wav2vec2", "hubert", "wavlm")
 _NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor's zero-mean unit-variance epsilon
 _CUDA_BATCH_S = 120.0
 
@@ -208,41 +210,28 @@ class Wav2Vec2Extractor(TorchExtractor):
 
     name = "wav2vec2"
     _transient = ("_model", "_norm")
+    section: ClassVar[str] = SECTION
+    #: the model types this extractor runs (``config.json``'s ``model_type``)
+    families: ClassVar[tuple[str, ...]] = ("wav2vec2",)
 
     def __init__(self, config: Wav2Vec2ExtractorConfig) -> None:
         self.config = config
-        self.source = resolve_source(config.model)
-        self.hf_config, self.config_source = load_hf_config(self.source, init=config.init)
-        if getattr(self.hf_config, "model_type", "wav2vec2") != "wav2vec2":
+        self.source = resolve_source(config.model, self.section)
+        self.hf_config, self.config_source = load_hf_config(self.source, init=config.init, section=self.section)
+        self.family = getattr(self.hf_config, "model_type", "wav2vec2")
+        if self.family not in self.families:
             raise WeightsError(
-                f"{self.source.describe()} is a '{self.hf_config.model_type}' model, not wav2vec2. "
-                f"Point embeddings.wav2vec2.model at a wav2vec 2.0 checkpoint."
+                f"{self.source.describe()} is a '{self.family}' model, not {' or '.join(self.families)}. Point "
+                f"{self.section}.model at such a checkpoint"
+                + ("." if self.section != SECTION else ", or use embeddings.encoder, which runs any of "
+                   "wav2vec2, hubert, wavlm, data2vec-audio and whisper.")
             )
         self.preprocessing = load_preprocessing(self.source, self.hf_config)
         self.sampling_rate = self.preprocessing["sampling_rate"]
         self.receptive_field, self.hop = conv_geometry(self.hf_config)
         self.frames_per_second = self.sampling_rate / self.hop
-        n_layers = int(self.hf_config.num_hidden_layers)
-        if config.layers == "last":
-            self.layers: list[int | str] = ["last"]
-        elif config.layers == "middle":
-            self.layers = [max(1, n_layers // 2)]
-        elif config.layers == "all":
-            self.layers = list(range(n_layers + 1))
-        else:
-            too_deep = [i for i in config.layers if i > n_layers]
-            if too_deep:
-                raise ParamsError(
-                    f"params key '{SECTION}.layers' = {list(config.layers)} names layer(s) {too_deep}, but "
-                    f"{self.source.describe()} has {n_layers} transformer layers (valid: 0..{n_layers})."
-                )
-            self.layers = list(config.layers)
-        self.layer_dim = int(self.hf_config.hidden_size)
-        self.dim = self.layer_dim * len(self.layers)
-        self.feature_names = [f"{'last' if layer == 'last' else f'l{layer}'}_{i}"
-                              for layer in self.layers for i in range(self.layer_dim)]
-        self.frames_dtype = config.frames_dtype
-        self.device = resolve_device(config.device, SECTION)
+        self._set_layers(int(self.hf_config.num_hidden_layers), int(self.hf_config.hidden_size))
+        self.device = resolve_device(config.device, self.section)
         self.compute_dtype = self._resolve_dtype(config.dtype)
         self.batch_s = config.batch_s or (_CUDA_BATCH_S if self.device.type == "cuda" else 0.0)
         self.shard_size = 256 if self.device.type == "cuda" else 8
@@ -254,6 +243,29 @@ class Wav2Vec2Extractor(TorchExtractor):
 
     # -- set-up ---------------------------------------------------------------------------
 
+    def _set_layers(self, n_layers: int, layer_dim: int) -> None:
+        """The layers kept (``layers`` param), their width, and the feature names."""
+        config = self.config
+        if config.layers == "last":
+            self.layers: list[int | str] = ["last"]
+        elif config.layers == "middle":
+            self.layers = [max(1, n_layers // 2)]
+        elif config.layers == "all":
+            self.layers = list(range(n_layers + 1))
+        else:
+            too_deep = [i for i in config.layers if i > n_layers]
+            if too_deep:
+                raise ParamsError(
+                    f"params key '{self.section}.layers' = {list(config.layers)} names layer(s) {too_deep}, but "
+                    f"{self.source.describe()} has {n_layers} transformer layers (valid: 0..{n_layers})."
+                )
+            self.layers = list(config.layers)
+        self.layer_dim = layer_dim
+        self.dim = self.layer_dim * len(self.layers)
+        self.feature_names = [f"{'last' if layer == 'last' else f'l{layer}'}_{i}"
+                              for layer in self.layers for i in range(self.layer_dim)]
+        self.frames_dtype = config.frames_dtype
+
     def _resolve_dtype(self, name: str) -> torch.dtype:
         import torch
 
@@ -263,12 +275,13 @@ class Wav2Vec2Extractor(TorchExtractor):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         if name == "float16" and self.device.type == "cpu":
             raise ParamsError(
-                f"params key '{SECTION}.dtype' = float16 is not supported on CPU; use float32 or bfloat16."
+                f"params key '{self.section}.dtype' = float16 is not supported on CPU; use float32 or bfloat16."
             )
         return getattr(torch, name)
 
     def _load(self) -> None:
-        model = build_model(self.source, self.hf_config, init=self.config.init, seed=self.config.seed)
+        model = build_model(self.source, self.hf_config, init=self.config.init, seed=self.config.seed,
+                            section=self.section)
         self.num_parameters = int(sum(p.numel() for p in model.parameters()))
         numeric = [layer for layer in self.layers if layer != "last"]
         if "last" not in self.layers and numeric and max(numeric) < len(model.encoder.layers):
@@ -276,7 +289,7 @@ class Wav2Vec2Extractor(TorchExtractor):
             import torch
 
             model.encoder.layers = torch.nn.ModuleList(list(model.encoder.layers)[: max(numeric)])
-        if self.hf_config.feat_extract_norm == "group":
+        if getattr(self.hf_config, "feat_extract_norm", "layer") == "group":
             first = model.feature_extractor.conv_layers[0]
             norm = _group_norm_class()(first.layer_norm.num_groups, first.layer_norm.num_channels,
                                        eps=first.layer_norm.eps)
@@ -284,7 +297,9 @@ class Wav2Vec2Extractor(TorchExtractor):
             first.layer_norm = norm
             self._norm = norm
         self._model = model.to(self.device)
-        _bake_weight_norm(self._model.encoder.pos_conv_embed.conv)
+        positional = getattr(self._model.encoder.pos_conv_embed, "conv", None)  # data2vec-audio's has no weight norm
+        if positional is not None:
+            _bake_weight_norm(positional)
 
     def describe(self, manifest: Any = None) -> str:
         """One line for the stage log: which network, how many parameters, which layers, where."""
@@ -300,13 +315,15 @@ class Wav2Vec2Extractor(TorchExtractor):
             "params": to_dict(self.config),
             "model": self.source.location,
             "model_kind": self.source.kind,
+            "family": self.family,
+            "batching": "exact" if self.family in EXACT_BATCH_FAMILIES else "one utterance per pass",
             "pretrained": self.config.init == "pretrained",
             "config_source": self.config_source,
             "revision": getattr(self.hf_config, "_commit_hash", None),
             "architecture": {
                 "hidden_size": self.layer_dim,
                 "num_hidden_layers": int(self.hf_config.num_hidden_layers),
-                "feat_extract_norm": self.hf_config.feat_extract_norm,
+                "feat_extract_norm": getattr(self.hf_config, "feat_extract_norm", "layer"),
                 "num_parameters": self.num_parameters,
             },
             "preprocessing": self.preprocessing,
@@ -377,7 +394,9 @@ class Wav2Vec2Extractor(TorchExtractor):
         windows.sort(key=lambda w: (w.stop - w.start, w.utterance, w.start))
         pieces: list[dict[int, np.ndarray]] = [{} for _ in prepared]  # per utterance: start -> frames
         stats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        budget = int(self.batch_s * self.sampling_rate)
+        # data2vec-audio's positional convolutions are stacked: padding leaks into the frames beside it, so its
+        # utterances run one per pass
+        budget = int(self.batch_s * self.sampling_rate) if self.family in EXACT_BATCH_FAMILIES else 0
         batch: list[_Window] = []
         for window in windows + [None]:  # type: ignore[list-item]
             if window is not None and (not batch or (len(batch) + 1) * (window.stop - window.start) <= budget):

@@ -1,4 +1,9 @@
-"""Where a wav2vec 2.0 model comes from: a hub id, a local directory or a weights file.
+"""Where a speech encoder comes from: a hub id, a local directory or a weights file.
+
+The same code loads wav2vec 2.0 (``embeddings.wav2vec2``) and every family of
+``embeddings.encoder`` (HuBERT, WavLM, data2vec-audio, the Whisper encoder), through
+``AutoConfig``, ``AutoFeatureExtractor`` and ``AutoModel``; a checkpoint that carries a
+head (an emotion classifier) gives its encoder, the head's weights left out.
 
 Weights are read by ``transformers`` (``from_pretrained``) or, for a bare weights
 file, with ``safetensors`` / ``torch.load(weights_only=True)`` so a file cannot run
@@ -18,6 +23,10 @@ from typing import Any, Literal
 from vocalab.errors import WeightsError, load_failure
 
 BASE_MODEL_ID = "facebook/wav2vec2-base"
+#: hub ids whose architecture is their family's config defaults: ``init: random`` builds them offline
+DEFAULT_ARCHITECTURES = {BASE_MODEL_ID: "wav2vec2", "facebook/hubert-base-ls960": "hubert",
+                         "microsoft/wavlm-base-plus": "wavlm", "facebook/data2vec-audio-base": "data2vec-audio",
+                         "openai/whisper-tiny": "whisper"}
 SECTION = "embeddings.wav2vec2"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
@@ -38,7 +47,7 @@ class ModelSource:
             f" '{self.location}'"
 
 
-def resolve_source(model: str) -> ModelSource:
+def resolve_source(model: str, section: str = SECTION) -> ModelSource:
     """Decide whether ``model`` is a local directory, a weights file or a hub id."""
     path = Path(model).expanduser()
     if path.is_dir():
@@ -46,7 +55,7 @@ def resolve_source(model: str) -> ModelSource:
     if path.is_file():
         if path.suffix not in _WEIGHT_SUFFIXES:
             raise WeightsError(
-                f"params key '{SECTION}.model' = '{model}' is a file but not a weights file "
+                f"params key '{section}.model' = '{model}' is a file but not a weights file "
                 f"({', '.join(_WEIGHT_SUFFIXES)}). Point it at a model directory, a weights file or a hub id."
             )
         return ModelSource("file", str(path))
@@ -56,7 +65,7 @@ def resolve_source(model: str) -> ModelSource:
     )
     if looks_like_path:
         raise WeightsError(
-            f"params key '{SECTION}.model' = '{model}' looks like a path but nothing exists there. "
+            f"params key '{section}.model' = '{model}' looks like a path but nothing exists there. "
             f"Fix the path, or give a hub id such as '{BASE_MODEL_ID}'."
         )
     return ModelSource("hub", model)
@@ -66,25 +75,25 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _how_to_provide(source: ModelSource) -> str:
+def _how_to_provide(source: ModelSource, section: str = SECTION) -> str:
     return (
         "Provide weights in one of these ways: (1) allow hub access (unset HF_HUB_OFFLINE, network to "
         "huggingface.co); (2) fill the local cache on a connected machine with "
         f"`hf download {source.location if source.kind == 'hub' else BASE_MODEL_ID}` and copy it to "
-        "this machine's HF_HOME; (3) set embeddings.wav2vec2.model to a local directory holding config.json "
-        "and model.safetensors (written by save_pretrained). Or set embeddings.wav2vec2.init: random to run "
+        f"this machine's HF_HOME; (3) set {section}.model to a local directory holding config.json "
+        f"and model.safetensors (written by save_pretrained). Or set {section}.init: random to run "
         "the same architecture untrained."
     )
 
 
-def load_hf_config(source: ModelSource, *, init: str) -> tuple[Any, str]:
-    """The ``transformers.Wav2Vec2Config`` of ``source`` and where it came from.
+def load_hf_config(source: ModelSource, *, init: str, section: str = SECTION) -> tuple[Any, str]:
+    """The ``transformers`` config of ``source`` (``AutoConfig``: its class follows ``model_type``) and where
+    it came from.
 
-    With ``init: random`` and the base hub id, no download is tried: the base
-    architecture is ``Wav2Vec2Config()``'s defaults. A config that was cached
-    earlier is still preferred.
+    With ``init: random`` and the wav2vec 2.0 base hub id, no download is tried: the base
+    architecture is ``Wav2Vec2Config()``'s defaults. A config that was cached earlier is still preferred.
     """
-    from transformers import Wav2Vec2Config
+    from transformers import AutoConfig
 
     if source.kind != "hub":
         config_file = Path(source.config_dir) / "config.json"
@@ -94,47 +103,59 @@ def load_hf_config(source: ModelSource, *, init: str) -> tuple[Any, str]:
                 f"save_pretrained (it writes config.json and the weights), or put the model's config.json there."
             )
         try:
-            return Wav2Vec2Config.from_pretrained(source.config_dir), str(config_file)
-        except (OSError, ValueError) as err:
-            raise WeightsError(f"cannot read '{config_file}' as a wav2vec 2.0 config: {err}") from err
+            return AutoConfig.from_pretrained(source.config_dir), str(config_file)
+        except (OSError, ValueError, KeyError) as err:
+            raise WeightsError(f"cannot read '{config_file}' as a transformers model config: "
+                               f"{load_failure(err)}") from err
     try:
-        return Wav2Vec2Config.from_pretrained(source.location, local_files_only=True), "hf-cache"
-    except (OSError, ValueError):
+        return AutoConfig.from_pretrained(source.location, local_files_only=True), "hf-cache"
+    except (OSError, ValueError, KeyError):
         pass
-    if init == "random" and source.location == BASE_MODEL_ID:
-        return Wav2Vec2Config(), f"Wav2Vec2Config() defaults (the {BASE_MODEL_ID} architecture)"
+    if init == "random" and source.location in DEFAULT_ARCHITECTURES:
+        family = DEFAULT_ARCHITECTURES[source.location]
+        config = AutoConfig.for_model(family)
+        return config, f"{type(config).__name__}() defaults (the {source.location} architecture)"
     if _offline():
         raise WeightsError(
             f"no config for {source.describe()} in the local Hugging Face cache, and HF_HUB_OFFLINE is set. "
-            + _how_to_provide(source)
+            + _how_to_provide(source, section)
         )
     try:
-        return Wav2Vec2Config.from_pretrained(source.location), "hub"
-    except (OSError, ValueError) as err:
-        raise WeightsError(f"cannot get the config of {source.describe()}: {err}. " + _how_to_provide(source)) from err
+        return AutoConfig.from_pretrained(source.location), "hub"
+    except (OSError, ValueError, KeyError) as err:
+        raise WeightsError(f"cannot get the config of {source.describe()}: {err}. "
+                           + _how_to_provide(source, section)) from err
 
 
 def load_preprocessing(source: ModelSource, hf_config: Any) -> dict[str, Any]:
-    """The feature extractor's settings (normalisation, sampling rate) for ``source``.
+    """The feature extractor's settings for ``source`` (``AutoFeatureExtractor``), and where they came from.
 
-    Falls back to ``Wav2Vec2FeatureExtractor()`` defaults when the source has no
-    ``preprocessor_config.json``; the result records which was used.
+    Falls back to the family's feature extractor's defaults when the source has no
+    ``preprocessor_config.json``. For wav2vec 2.0-style encoders: normalisation and sampling
+    rate; for Whisper also its log-mel settings.
     """
-    from transformers import Wav2Vec2FeatureExtractor
+    from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
 
-    extractor, origin = None, "Wav2Vec2FeatureExtractor() defaults"
+    whisper = getattr(hf_config, "model_type", "") == "whisper"
+    extractor, origin = None, None
     try:
         if source.kind == "hub":
-            extractor = Wav2Vec2FeatureExtractor.from_pretrained(source.location, local_files_only=True)
+            extractor = AutoFeatureExtractor.from_pretrained(source.location, local_files_only=True)
             origin = "hf-cache"
         elif (Path(source.config_dir) / "preprocessor_config.json").is_file():
-            extractor = Wav2Vec2FeatureExtractor.from_pretrained(source.config_dir)
+            extractor = AutoFeatureExtractor.from_pretrained(source.config_dir)
             origin = str(Path(source.config_dir) / "preprocessor_config.json")
-    except (OSError, ValueError):
+    except (OSError, ValueError, KeyError):
         extractor = None
-    if extractor is None:
-        extractor = Wav2Vec2FeatureExtractor()
-        origin = "Wav2Vec2FeatureExtractor() defaults"
+    default = WhisperFeatureExtractor if whisper else Wav2Vec2FeatureExtractor
+    if extractor is None or not isinstance(extractor, default):
+        extractor = (WhisperFeatureExtractor(feature_size=int(hf_config.num_mel_bins)) if whisper
+                     else Wav2Vec2FeatureExtractor())
+        origin = f"{default.__name__}() defaults"
+    if whisper:
+        return {"feature_size": int(extractor.feature_size), "n_fft": int(extractor.n_fft),
+                "hop_length": int(extractor.hop_length), "chunk_length": int(extractor.chunk_length),
+                "sampling_rate": int(extractor.sampling_rate), "source": origin}
     return {
         "do_normalize": bool(extractor.do_normalize),
         "sampling_rate": int(extractor.sampling_rate),
@@ -170,22 +191,24 @@ def _load_state_dict_file(path: str) -> dict[str, Any]:
     return state
 
 
-def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int) -> Any:
-    """A ``Wav2Vec2Model`` in eval mode: loaded from ``source``, or seeded random weights."""
+def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int, section: str = SECTION) -> Any:
+    """The encoder ``AutoModel`` builds for ``hf_config``, in eval mode: loaded from ``source``, or seeded
+    random weights."""
     import torch
     from safetensors import SafetensorError
-    from transformers import Wav2Vec2Model
+    from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-worker weight-loading bars would drown the real one
+    family = getattr(hf_config, "model_type", "wav2vec2")
     if init == "random":
         torch.manual_seed(seed)
-        return Wav2Vec2Model(hf_config).eval()
+        return AutoModel.from_config(hf_config).eval()
     if source.kind == "file":
-        model = Wav2Vec2Model(hf_config)
+        model = AutoModel.from_config(hf_config)
         expected = model.state_dict()
         state = _load_state_dict_file(source.location)
-        prefix = Wav2Vec2Model.base_model_prefix + "."
+        prefix = model.base_model_prefix + "."
         state = {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
         kept = {k: v for k, v in state.items() if k in expected}
         missing = sorted(set(expected) - set(kept))
@@ -194,7 +217,7 @@ def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int) ->
             problem = f"lacks {len(missing)} weight(s), e.g. {missing[:3]}" if missing else \
                 f"has weights of the wrong shape for its config.json, e.g. {shape_errors[:3]}"
             raise WeightsError(
-                f"{source.describe()} {problem}. It must be a Hugging Face wav2vec 2.0 state dict matching "
+                f"{source.describe()} {problem}. It must be a Hugging Face {family} state dict matching "
                 f"the config.json beside it (fairseq checkpoints need converting first)."
             )
         model.load_state_dict(kept, strict=False)
@@ -205,7 +228,7 @@ def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int) ->
     import pickle
 
     try:
-        model, info = Wav2Vec2Model.from_pretrained(source.location, **kwargs)
+        model, info = AutoModel.from_pretrained(source.location, **kwargs)
     except pickle.UnpicklingError as err:  # a .bin that would run code: refused by weights_only loading
         raise WeightsError(
             f"init: pretrained, but the weights of {source.describe()} hold objects other than tensors, which "
@@ -215,7 +238,7 @@ def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int) ->
     except (OSError, ValueError, RuntimeError, SafetensorError) as err:
         raise WeightsError(
             f"init: pretrained, but the weights of {source.describe()} could not be loaded "
-            f"({load_failure(err)}). " + _how_to_provide(source)
+            f"({load_failure(err)}). " + _how_to_provide(source, section)
         ) from err
     missing = sorted(info.get("missing_keys") or [])
     mismatched = info.get("mismatched_keys") or []
@@ -223,6 +246,6 @@ def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int) ->
         raise WeightsError(
             f"init: pretrained, but {source.describe()} lacks {len(missing)} weight(s) (e.g. {missing[:3]}) "
             f"or has {len(mismatched)} of the wrong shape, which would be left random. "
-            f"Use a complete wav2vec 2.0 checkpoint, or init: random."
+            f"Use a complete {family} checkpoint, or init: random."
         )
     return model.eval()
