@@ -5,6 +5,7 @@ from vocalab.manifest import read_manifest
 from vocalab.models.config import TrainConfig
 from vocalab.params import load_section
 from vocalab.splits import read_splits
+from vocalab.splits import SplitConfig
 from vocalab.summary import leaderboard_markdown, summarise
 
 
@@ -12,7 +13,9 @@ def main() -> None:
     args = stage.parse_args(__doc__, "predictions", "models", "manifest", "splits", "out", "table", "plot")
     config = load_section(TrainConfig, "train", args.params)
     splits = read_splits(args.splits, read_manifest(args.manifest))
-    summary = summarise(config.feature_sets, args.predictions, args.models, splits)
+    split = load_section(SplitConfig, "split", args.params)
+    summary = summarise(config.feature_sets, args.predictions, args.models, splits,
+                        test_corpus=split.test_corpus if split.strategy == "corpus" else None)
     stage.write_json(args.out, summary)
     args.table.write_text(leaderboard_markdown(summary), encoding="utf-8")
     plots.comparison(summary, args.plot)

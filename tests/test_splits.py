@@ -59,3 +59,35 @@ def test_read_splits_checks_coverage(tmp_path):
     bad.to_csv(path, index=False)
     with pytest.raises(ManifestError, match=r"unknown split name\(s\) \['dev'\]"):
         read_splits(path, manifest)
+
+
+def _two_corpora():
+    a, b = corpus(n_speakers=8), corpus(n_speakers=4)
+    a["dataset"], b["dataset"] = "acted", "other"
+    a["utt_id"], b["utt_id"] = "acted_" + a["utt_id"], "other_" + b["utt_id"]
+    a["speaker"], b["speaker"] = "acted_" + a["speaker"], "other_" + b["speaker"]
+    return pd.concat([a, b], ignore_index=True)
+
+
+def test_a_corpus_held_out_whole_is_the_test_and_validation_comes_from_the_others():
+    manifest = _two_corpora()
+    splits = assign_splits(manifest, SplitConfig(strategy="corpus", test_corpus="other"))
+    joined = splits.merge(manifest[["utt_id", "dataset"]], on="utt_id")
+    assert (joined.loc[joined["dataset"] == "other", "split"] == "test").all()
+    assert set(joined.loc[joined["dataset"] == "acted", "split"]) == {"train", "validation"}
+    assert not speaker_overlap(splits)
+
+
+def test_cross_corpus_mistakes_are_named():
+    manifest = _two_corpora()
+    with pytest.raises(ParamsError, match=r"'split.test_corpus' = 'nope' is not a corpus of this manifest; its "
+                                          r"corpora: \['acted', 'other'\]"):
+        assign_splits(manifest, SplitConfig(strategy="corpus", test_corpus="nope"))
+    with pytest.raises(ParamsError, match="holds no other corpus"):
+        assign_splits(manifest[manifest["dataset"] == "acted"], SplitConfig(strategy="corpus", test_corpus="acted"))
+    relabelled = manifest.copy()
+    relabelled.loc[relabelled["dataset"] == "other", "label"] = "bored"
+    with pytest.raises(ManifestError, match=r"label\(s\) \['bored'\] that no training corpus has"):
+        assign_splits(relabelled, SplitConfig(strategy="corpus", test_corpus="other"))
+    with pytest.raises(ParamsError, match="set 'split.test_corpus'"):
+        SplitConfig(strategy="corpus").check("split")

@@ -60,6 +60,8 @@ def protocol(info: ModelInfo, splits: pd.DataFrame, split_config: dict[str, Any]
         "candidates": max(len(f.candidates) for f in info.folds),
         "test_speakers_used_for": "final scoring only",
     }
+    if result["split"] == "corpus":
+        result["test_corpus"] = (split_config or {}).get("test_corpus")
     if info.is_sequence:
         result["early_stopping"] = "validation UAR" if has_validation else "none (fixed epochs)"
     return result

@@ -1,5 +1,7 @@
 """Train/validation/test assignment: speaker-independent by default, seeded.
 
+With ``strategy: corpus`` one corpus of ``data.sources`` (``test_corpus``) is the whole
+test set and the others train (validation speakers drawn from them): a cross-corpus test.
 With ``strategy: speaker`` no speaker appears in two splits. Speakers are dealt
 round-robin across genders (when the manifest has a ``gender`` column) so that
 held-out speakers cover both. ``strategy: random`` splits utterances stratified
@@ -35,13 +37,17 @@ GIVEN_NAMES = {"train": "train", "training": "train", "dev": "validation", "val"
 class SplitConfig:
     """``split``: how utterances are assigned to train / validation / test."""
 
-    strategy: Literal["speaker", "speaker_kfold", "random", "given"] = "speaker"
+    strategy: Literal["speaker", "speaker_kfold", "random", "given", "corpus"] = "speaker"
     test_fraction: float = bounded(0.25, gt=0.0, lt=1.0)  # speaker_kfold: 1 / folds instead
     validation_fraction: float = bounded(0.15, ge=0.0, lt=1.0)
     folds: int = bounded(5, ge=2, le=100)  # speaker_kfold only
     seed: int = bounded(0, ge=0)
+    test_corpus: str | None = None  # strategy corpus: the data.sources name whose utterances are all the test
 
     def check(self, section: str) -> None:
+        if self.strategy == "corpus" and not self.test_corpus:
+            raise ParamsError(f"params key '{section}.strategy' = corpus tests on one whole corpus: set "
+                              f"'{section}.test_corpus' to the name of one of data.sources.")
         if self.strategy == "speaker_kfold" and 1.0 / self.folds + self.validation_fraction >= 1.0:
             raise ParamsError(
                 f"params keys '{section}.folds' = {self.folds} and '{section}.validation_fraction' = "
@@ -178,6 +184,8 @@ def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
     elif config.strategy == "speaker_kfold":
         _check_speakers(manifest)
         return _speaker_folds(manifest, config, _speaker_order(manifest, rng))
+    elif config.strategy == "corpus":
+        split = _corpus_split(manifest, config, rng)
     elif config.strategy == "speaker":
         _check_speakers(manifest)
         order = _speaker_order(manifest, rng)
@@ -197,6 +205,34 @@ def assign_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
         if not (split == "train").any():
             raise ParamsError("split.strategy=random left no training utterance. Lower the fractions.")
     return pd.DataFrame({"utt_id": manifest["utt_id"], "speaker": manifest["speaker"], "split": split.to_numpy()})
+
+
+def _corpus_split(manifest: pd.DataFrame, config: SplitConfig, rng: np.random.Generator) -> pd.Series:
+    """Cross-corpus: every utterance of ``test_corpus`` is test; validation speakers come from the other corpora."""
+    corpora = sorted(manifest["dataset"].astype(str).unique())
+    if config.test_corpus not in corpora:
+        raise ParamsError(f"params key 'split.test_corpus' = {config.test_corpus!r} is not a corpus of this "
+                          f"manifest; its corpora: {corpora}. Name one of data.sources.")
+    if len(corpora) < 2:
+        raise ParamsError(f"split.strategy: corpus tests on {config.test_corpus!r} and trains on the others, but the "
+                          f"manifest holds no other corpus. List two or more corpora in data.sources.")
+    held_out = manifest["dataset"].astype(str) == config.test_corpus
+    unseen = sorted(set(manifest.loc[held_out, "label"]) - set(manifest.loc[~held_out, "label"]))
+    if unseen:
+        raise ManifestError(f"test corpus {config.test_corpus!r} has label(s) {unseen} that no training corpus has, "
+                            f"so no model could predict them. Map them onto shared labels with data.label_map, "
+                            f"or map them to null to leave those utterances out.")
+    split = pd.Series("train", index=manifest.index, dtype=object)
+    split[held_out] = "test"
+    rest = manifest.loc[~held_out]
+    order = _speaker_order(rest, rng)
+    n_val = _n_validation(len(order), config)
+    if len(order) - n_val < 1:
+        raise ParamsError(f"the corpora other than {config.test_corpus!r} have {len(order)} speaker(s), and "
+                          f"split.validation_fraction={config.validation_fraction} takes {n_val} for validation, "
+                          f"leaving none to train on. Lower validation_fraction or add training corpora.")
+    split[manifest["speaker"].isin(set(order[:n_val])) & ~held_out] = "validation"
+    return split
 
 
 def read_splits(path: Any, manifest: pd.DataFrame) -> pd.DataFrame:

@@ -41,8 +41,9 @@ def set_summary(name: str, predictions: pd.DataFrame, info: ModelInfo) -> dict[s
 
 
 def summarise(feature_sets: Sequence[str], predictions_dir: Path, models_dir: Path,
-              splits: pd.DataFrame) -> dict[str, Any]:
-    """``{set: summary}`` for every set in ``feature_sets``, best UAR first."""
+              splits: pd.DataFrame, *, test_corpus: str | None = None) -> dict[str, Any]:
+    """``{set: summary}`` for every set in ``feature_sets``, best UAR first (``test_corpus``: the corpus held
+    out whole, with ``split.strategy: corpus``)."""
     overlap = speaker_overlap(splits)
     rows = {}
     for name in feature_sets:
@@ -55,6 +56,8 @@ def summarise(feature_sets: Sequence[str], predictions_dir: Path, models_dir: Pa
                                   keep_default_na=False)
         rows[name] = set_summary(name, predictions, ModelInfo.read(info_path.parent))
         rows[name]["speaker_overlap"] = overlap
+        if test_corpus is not None:
+            rows[name]["test_corpus"] = test_corpus
     return dict(sorted(rows.items(), key=lambda item: -item[1]["uar"]))
 
 
@@ -69,6 +72,8 @@ def leaderboard_markdown(summary: dict[str, Any]) -> str:
     for rank, (name, row) in enumerate(summary.items(), start=1):
         spread = f" ± {row['uar_std']:.3f}" if "uar_std" in row else ""
         protocol = f"{row['folds']}-fold speakers" if row["folds"] > 1 else "held-out speakers"
+        if row.get("test_corpus"):
+            protocol = f"held-out corpus {row['test_corpus']}"
         if row["speaker_overlap"]:
             protocol = "**speaker overlap** (not speaker-independent)"
         protocol += f", {row['normalize']} norm"
