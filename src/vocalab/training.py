@@ -176,8 +176,11 @@ def fit_candidate(config: TrainConfig, train_data: SplitData, validation: SplitD
         module.std.copy_(torch.from_numpy(np.where(std < 1e-8, 1.0, std).astype(np.float32)))
     y_train = np.array([index[c] for c in train_data.labels])
     val = (validation.sequences or [], np.array([index[c] for c in validation.labels], dtype=np.int64))
+    training = config.sequence
+    if config.model == "m5":  # crops of a waveform are counted in samples
+        training = dataclasses.replace(training, max_frames=training.waveform_crop)
     module, curve, best_epoch = seq.fit(module, (sequences, y_train), val if len(val[1]) else None,
-                                        config.sequence, seed=config.seed, device=device)
+                                        training, seed=config.seed, device=device)
     return FittedModel(module.cpu(), "sequence", torch.device("cpu")), curve, {
         "architecture": arch, "best_epoch": best_epoch, "epochs_run": len(curve),
         "layer_weights": module.layer_weights()}

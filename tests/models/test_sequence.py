@@ -83,3 +83,37 @@ def test_a_tampered_state_dict_is_refused(tmp_path):
 
     with pytest.raises(VocalabError, match=r"model.pt' is not a state dict of this model"):
         load_model(tmp_path / "m")
+
+
+def test_m5_learns_from_raw_waveforms_on_crops_and_scores_whole_clips(tmp_path):
+    """A tiny waveform corpus: the two classes are tones an octave apart, in noise, at 8 kHz."""
+    from tests.conftest import tone
+    from vocalab.features.waveform import WaveformConfig, WaveformExtractor
+
+    rng = np.random.default_rng(1)
+    extractor = WaveformExtractor(WaveformConfig())
+    rows, frames = [], []
+    for s in range(8):
+        for i in range(6):
+            label = "high" if i % 2 else "low"
+            seconds = float(rng.uniform(0.4, 0.9))
+            signal = tone(440.0 if label == "high" else 220.0, sampling_rate=16000, duration_s=seconds, amplitude=0.3)
+            signal = signal + rng.normal(0, 0.05, len(signal)).astype(np.float32)
+            rows.append({"utt_id": f"s{s}_{i}", "speaker": f"s{s}", "label": label})
+            frames.append(extractor.extract(signal, 16000))
+            assert frames[-1].shape == (-(-len(signal) // 2), 1)  # every sample, at half the rate
+    manifest = pd.DataFrame(rows)
+    write_store(tmp_path / "store", utt_ids=list(manifest["utt_id"]),
+                frame_blocks=[(np.concatenate(frames), np.array([len(f) for f in frames]))],
+                total_frames=sum(len(f) for f in frames), dim=1, dtype="float16",
+                meta={**extractor.meta(), "feature_set": "waveform"})
+    store = FeatureStore(tmp_path / "store")
+    splits = assign_splits(manifest, SplitConfig(seed=0))
+    config = from_mapping(TrainConfig, {"model": "m5", "normalize": "global",
+                                        "sequence": {**TINY, "epochs": 12, "patience": 12, "waveform_crop": 3000}},
+                          section="train")
+    train(store, manifest, splits, config, tmp_path / "m5")
+    models, info = load_model(tmp_path / "m5")
+    metrics, predictions, _ = evaluate(models, info, store, manifest, splits)
+    assert metrics["uar"] >= 0.9, metrics
+    assert info.train.model == "m5" and len(predictions) == (splits["split"] == "test").sum()

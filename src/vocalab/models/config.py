@@ -15,7 +15,7 @@ from typing import Any, Literal
 from vocalab.errors import ParamsError
 from vocalab.params import bounded, check_device_param, from_mapping, nested
 
-SEQUENCE_MODELS = ("attentive", "cnn1d")
+SEQUENCE_MODELS = ("attentive", "cnn1d", "m5")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class SequenceConfig:
     weight_decay: float = bounded(1e-4, ge=0.0)
     patience: int = bounded(8, ge=1)  # epochs without a better validation UAR before stopping
     max_frames: int = bounded(400, ge=8)  # training crops (random, seeded); evaluation sees whole clips
+    waveform_crop: int = bounded(16000, ge=2000)  # m5: training crops in samples (2 s at 8 kHz)
     hidden: int = bounded(128, ge=4, le=8192)
     dropout: float = bounded(0.2, ge=0.0, lt=1.0)
     layer_weights: bool = True  # multi-layer stores: learned softmax weights over layers (SUPERB)
@@ -94,7 +95,7 @@ class TrainConfig:
     feature_sets: tuple[str, ...] = ("handcrafted",)
     # early fusion: name -> {sets: [...], weighting}; a fusion is built only when feature_sets lists it
     fusions: dict[str, FusionConfig] = dataclasses.field(default_factory=dict)
-    model: Literal["svm", "logreg", "random_forest", "hist_gb", "mlp", "attentive", "cnn1d"] = "svm"
+    model: Literal["svm", "logreg", "random_forest", "hist_gb", "mlp", "attentive", "cnn1d", "m5"] = "svm"
     # each speaker standardised with their own statistics (speaker; global where the corpus names no
     # speakers), or every utterance with the training statistics (global)
     normalize: Literal["global", "speaker"] = "speaker"

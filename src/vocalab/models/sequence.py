@@ -3,6 +3,8 @@
 * ``attentive``: attentive statistics pooling (Okabe et al., 2018): a learned
   attention over frames gives a weighted mean and standard deviation, then a
   small MLP classifies them.
+* ``m5``: the raw-waveform M5 of Dai et al. (2017), for the ``waveform`` set's samples,
+  trained on random crops of ``waveform_crop`` samples and evaluated on whole clips.
 * ``cnn1d``: the 1-D CNN of the RAVDESS/TESS recipe (conv 128 -> conv 64, batch
   norm, max-pool, dropout, global average, dense 64) applied along time, with the
   feature dimensions as channels.
@@ -76,13 +78,42 @@ class CNN1DHead(nn.Module):
         return self.classify(pooled)
 
 
-HEADS = {"attentive": AttentiveStatsHead, "cnn1d": CNN1DHead}
+class M5Head(nn.Module):
+    """M5 (Dai et al., ICASSP 2017), a raw-waveform CNN: a 80-sample convolution of stride 4, then three
+    3-tap convolutions (128, 128, 256, 512 channels), each with batch norm and a max-pool of 4, then the
+    global average over the real samples and a linear layer. ``dim`` is the input's channels (1 for a
+    waveform store)."""
+
+    SHORTEST = 80 + 4 * (4 ** 4 - 1)  # samples that survive the convolution and the four poolings
+
+    def __init__(self, dim: int, n_classes: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv1d(dim, 128, 80, stride=4), nn.BatchNorm1d(128), nn.ReLU(), nn.MaxPool1d(4)]
+        for before, after in ((128, 128), (128, 256), (256, 512)):
+            layers += [nn.Conv1d(before, after, 3, padding=1), nn.BatchNorm1d(after), nn.ReLU(), nn.MaxPool1d(4)]
+        self.convs = nn.Sequential(*layers)
+        self.classify = nn.Sequential(nn.Dropout(dropout), nn.Linear(512, n_classes))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] < self.SHORTEST:  # a clip shorter than the network's reach: zeros after it, masked
+            pad = self.SHORTEST - x.shape[1]
+            x = nn.functional.pad(x, (0, 0, 0, pad))
+            mask = nn.functional.pad(mask, (0, pad))
+        h = self.convs((x * mask.unsqueeze(-1)).transpose(1, 2))
+        keep = nn.functional.max_pool1d(mask.float().unsqueeze(1), 80, stride=4)
+        for _ in range(4):  # the mask follows the poolings
+            keep = nn.functional.max_pool1d(keep, 4)
+        pooled = (h * keep).sum(-1) / keep.sum(-1).clamp_min(1.0)
+        return self.classify(pooled)
+
+
+HEADS = {"attentive": AttentiveStatsHead, "cnn1d": CNN1DHead, "m5": M5Head}
 
 
 class SequenceClassifier(nn.Module):
     """Standardise frames, combine layers, classify: ``(B, T, dim) -> (B, n_classes)`` logits."""
 
-    def __init__(self, *, kind: Literal["attentive", "cnn1d"], dim: int, n_classes: int, hidden: int,
+    def __init__(self, *, kind: Literal["attentive", "cnn1d", "m5"], dim: int, n_classes: int, hidden: int,
                  dropout: float, n_layers: int = 1) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
