@@ -40,7 +40,7 @@ for name in ("wav2vec2", "vggish", "voice"):
     spec = spec_of(name)
     extractor = spec.build(load_section(spec.config, spec.section, sys.argv[4]))
     outs = {o: out / o for o in spec.outputs}
-    extract_manifest(manifest, extractor, outs, cache_root=out / "cache", progress=False)
+    extract_manifest(manifest, extractor, outs, workers=int(sys.argv[5]), cache_root=out / "cache", progress=False)
     for o, folder in outs.items():
         digests[o] = hashlib.sha256(b"".join((folder / n).read_bytes()
                                              for n in ("frames.npy", "pooled.npy", "offsets.npy"))).hexdigest()
@@ -65,7 +65,7 @@ def test_torch_stores_and_speech_regions_are_byte_identical_across_cores_and_isa
                 "2 cores, 2 workers": ({"VOCALAB_WORKERS": "2"}, 2),
                 "an AVX2-only machine, 2 cores": ({"VOCALAB_WORKERS": "2", **AVX2_MACHINE}, 2)}
     digests = {name: json_from_fresh_process(DIGEST, str(tmp_path / "manifest.csv"), str(tmp_path / f"v{k}"),
-                                             str(threads), params, env=env)
+                                             str(threads), params, env["VOCALAB_WORKERS"], env=env)
                for k, (name, (env, threads)) in enumerate(variants.items())}
     first = next(iter(digests.values()))
     assert first["pinned"] is True

@@ -64,6 +64,9 @@ class Extractor:
     shard_size: int = 32
     #: whether it reads each utterance's speech region (the ``vad`` stage's) instead of the whole file; its
     #: stage then depends on that table, and its stores' meta say so
+    #: seconds of audio below which another worker costs more to start than it saves (0: no such cost);
+    #: the engine gives a job no more workers than its audio has of these
+    audio_s_per_worker: ClassVar[float] = 0.0
     #: computes with torch (the extraction stage pins torch's CPU kernels before torch loads)
     uses_torch: ClassVar[bool] = False
     reads_speech_region: ClassVar[bool] = False

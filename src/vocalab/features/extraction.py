@@ -337,6 +337,7 @@ def extract_manifest(
     entering the cache fingerprint.
     """
     start_time = time.perf_counter()
+    fewer_for_small_jobs = workers is None
     if workers is None:
         workers = extractor.preferred_workers or default_workers()
     if shard_size is None:
@@ -351,7 +352,10 @@ def extract_manifest(
         regions = speech_regions(manifest, extractor)
         todo = plan(manifest, cache, packed, regions)
         bar = _AudioProgress(float(durations.sum()), desc=f"extract {extractor.name}", disable=not progress)
-        bar.advance(float(durations.sum()) - sum(a for _, _, a, _ in todo.work))
+        pending_s = sum(a for _, _, a, _ in todo.work)
+        bar.advance(float(durations.sum()) - pending_s)
+        if fewer_for_small_jobs and extractor.audio_s_per_worker > 0:  # a worker that costs more to start than
+            workers = max(1, min(workers, int(pending_s // extractor.audio_s_per_worker)))  # it saves is not started
         options = dict(workers=workers, shard_size=shard_size, backend=backend, scheduler=scheduler, bar=bar)
         used, lengths = execute(extractor, todo.work, cache, **options)
         first_row = {key: i for i, key in reversed(list(enumerate(todo.keys)))}

@@ -162,6 +162,8 @@ class VoiceExtractor(TorchExtractor):
     """Resemblyzer's voice encoder over the speech region of each utterance."""
 
     name = "voice"
+    # a worker starts in about 10 s (torch and the model): about 70 audio-s/s per worker on one core
+    audio_s_per_worker: ClassVar[float] = 600.0
     sampling_rate = SAMPLE_RATE
     dim = EMBEDDING_SIZE
     reads_speech_region: ClassVar[bool] = True

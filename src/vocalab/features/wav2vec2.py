@@ -209,6 +209,8 @@ class Wav2Vec2Extractor(TorchExtractor):
     """
 
     name = "wav2vec2"
+    # a worker starts in about 10 s (torch and the model): about 7 audio-s/s per worker on one core
+    audio_s_per_worker: ClassVar[float] = 60.0
     _transient = ("_model", "_norm")
     section: ClassVar[str] = SECTION
     #: the model types this extractor runs (``config.json``'s ``model_type``)
