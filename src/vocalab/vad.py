@@ -106,10 +106,14 @@ def _silero_module() -> Any:
             :data:`ENCODED_ROWS` chunks of the batch at once), the LSTM's state carried
             from one segment to the next: memory does not grow with a recording's length.
             """
-            batch, n = signals.shape[0], signals.shape[1] // CHUNK
-            padded = nn.functional.pad(signals, (CONTEXT, 0)).unfold(1, CONTEXT + CHUNK, CHUNK)[:, :n]
+            return self.probabilities(nn.functional.pad(signals, (CONTEXT, 0)))
+
+        def probabilities(self, padded_signals: torch.Tensor) -> torch.Tensor:
+            """:meth:`forward` of signals already preceded by ``CONTEXT`` zeros (no copy of them is made)."""
+            batch, n = padded_signals.shape[0], (padded_signals.shape[1] - CONTEXT) // CHUNK
+            padded = padded_signals.unfold(1, CONTEXT + CHUNK, CHUNK)[:, :n]
             segment = max(16, ENCODED_ROWS // max(1, batch))
-            h = c = torch.zeros(batch, 128, dtype=signals.dtype)
+            h = c = torch.zeros(batch, 128, dtype=padded_signals.dtype)
             out = []
             for begin in range(0, n, segment):
                 part = padded[:, begin:begin + segment]
@@ -147,15 +151,15 @@ def speech_probabilities(model: Any, signals: Sequence[np.ndarray]) -> list[np.n
     import torch
 
     counts = [max(1, -(-len(s) // CHUNK)) for s in signals]
-    batch = np.zeros((len(signals), max(counts) * CHUNK), dtype=np.float32)
+    batch = np.zeros((len(signals), CONTEXT + max(counts) * CHUNK), dtype=np.float32)  # the one copy of the audio
     for row, samples in zip(batch, signals):
-        row[:len(samples)] = samples
+        row[CONTEXT:CONTEXT + len(samples)] = samples
     threads = torch.get_num_threads()
     if cpu_kernels.pinned():  # one thread: the same sums, in the same order, on every machine
         torch.set_num_threads(1)
     try:
         with torch.inference_mode():
-            probs = model(torch.from_numpy(batch)).numpy()
+            probs = model.probabilities(torch.from_numpy(batch)).numpy()
     finally:
         torch.set_num_threads(threads)
     return [p[:n].astype(np.float64) for p, n in zip(probs, counts)]

@@ -95,8 +95,9 @@ def partial_slices(n_samples: int, *, rate: float, min_coverage: float) -> list[
     return slices
 
 
-def mel_power(samples: np.ndarray) -> np.ndarray:
-    """40-band mel power spectrum, ``[shape=(t, 40)]``, as the encoder was trained on (no log).
+def mel_power(samples: np.ndarray, length: int | None = None) -> np.ndarray:
+    """40-band mel power spectrum, ``[shape=(t, 40)]``, as the encoder was trained on (no log), of ``samples``
+    followed by zeros up to ``length`` samples.
 
     A recording longer than :data:`MEL_BLOCK` frames is analysed that many frames at a time
     (the same frames, from zero-padded pieces), so memory does not grow with its length.
@@ -107,9 +108,10 @@ def mel_power(samples: np.ndarray) -> np.ndarray:
         return librosa.feature.melspectrogram(y=piece, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS,
                                               center=center, pad_mode="constant").astype(np.float32).T
 
-    n_frames = 1 + len(samples) // HOP
+    length = len(samples) if length is None else max(length, len(samples))
+    n_frames = 1 + length // HOP
     if n_frames <= MEL_BLOCK:
-        return mel(samples, True)
+        return mel(np.pad(samples, (0, length - len(samples))) if length > len(samples) else samples, True)
     return np.concatenate([mel(padded_piece(samples, N_FFT // 2, start * HOP,
                                             (min(n_frames, start + MEL_BLOCK) - 1) * HOP + N_FFT), False)
                            for start in range(0, n_frames, MEL_BLOCK)])
@@ -236,9 +238,7 @@ class VoiceExtractor(TorchExtractor):
                 samples = normalized_volume(samples)
             slices = partial_slices(len(samples), rate=self.config.rate, min_coverage=self.config.min_coverage)
             needed = slices[-1][1] * HOP
-            if needed >= len(samples):
-                samples = np.pad(samples, (0, needed - len(samples)))
-            mel = mel_power(samples)
+            mel = mel_power(samples, length=max(needed, len(samples)))
             partials.extend(mel[a:b] for a, b in slices)
             counts.append(len(slices))
         embeds = self.embed(partials)
