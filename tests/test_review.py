@@ -79,6 +79,8 @@ def test_the_report_holds_the_change_and_only_the_change(two_commits, monkeypatc
     # the HTML twin is one self-contained file: images inline, nothing fetched
     page = (two_commits / "review" / "review.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "http" not in page.replace("http-equiv", "")
+    # tables are tables in the HTML, not Markdown text: comparison, leaderboard, recall, params (+ plot rows)
+    assert "<pre>" not in page and "| handcrafted |" not in page and page.count("<thead>") == 4
     assert "review: wrote" in capsys.readouterr().out
 
 

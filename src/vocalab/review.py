@@ -93,6 +93,27 @@ def recall_changes(base: pd.DataFrame, head: pd.DataFrame) -> list[tuple[str, in
     return rows
 
 
+def _inline(text: str) -> str:
+    """Markdown's ``**bold**`` as HTML, the rest escaped."""
+    parts = html.escape(text).split("**")
+    return "".join(f"<b>{part}</b>" if i % 2 else part for i, part in enumerate(parts))
+
+
+def _html_table(rows: list[list[str]]) -> str:
+    """A Markdown table's rows (header, separator, body) as an HTML table, right-aligned where it says ``---:``."""
+    header, body = rows[0], rows[1:]
+    right: set[int] = set()
+    if body and all(set(cell) <= set("-: ") for cell in body[0]):
+        right = {i for i, cell in enumerate(body[0]) if cell.endswith(":")}
+        body = body[1:]
+
+    def cells(row: list[str], tag: str) -> str:
+        return "".join(f"<{tag}{NUMBER if i in right else ''}>{_inline(c)}</{tag}>" for i, c in enumerate(row))
+
+    return (f"<table><thead><tr>{cells(header, 'th')}</tr></thead><tbody>"
+            + "".join(f"<tr>{cells(row, 'td')}</tr>" for row in body) + "</tbody></table>")
+
+
 @dataclass
 class Report:
     """The report's sections, each rendered once as Markdown and once as HTML."""
@@ -114,16 +135,22 @@ class Report:
         lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         self.markdown.append("\n".join(lines) + "\n")
-        def cells(row: list[str], tag: str) -> str:
-            return "".join(f"<{tag}{NUMBER if i in right else ''}>{html.escape(c)}</{tag}>" for i, c in enumerate(row))
-
-        body = "".join(f"<tr>{cells(row, 'td')}</tr>" for row in rows)
-        self.html.append(f"<table><thead><tr>{cells(headers, 'th')}</tr></thead><tbody>{body}</tbody></table>")
+        self.html.append(_html_table([headers, align, *rows]))
 
     def markdown_block(self, text: str) -> None:
-        """Markdown already written (the leaderboard): as it is, and preformatted in the HTML."""
+        """Markdown already written (tables and paragraphs, as the leaderboard): as it is, and as HTML tables and
+        paragraphs in the HTML."""
         self.markdown.append(text.rstrip() + "\n")
-        self.html.append(f"<pre>{html.escape(text.rstrip())}</pre>")
+        rows: list[list[str]] = []
+        for line in text.rstrip().split("\n") + [""]:
+            if line.startswith("|"):
+                rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+                continue
+            if rows:
+                self.html.append(_html_table(rows))
+                rows = []
+            if line.strip():
+                self.html.append(f"<p>{_inline(line.strip())}</p>")
 
     def images(self, caption: str, pair: list[tuple[str, str | None, bytes | None]]) -> None:
         """Images side by side: ``(label, file relative to the report, bytes)``; a missing side is named."""
