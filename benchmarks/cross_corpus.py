@@ -72,14 +72,15 @@ def main() -> None:
     root, env = scratch_project(args.workdir or Path(tempfile.mkdtemp(prefix="vocalab-cross-")), who="cross_corpus")
     base = yaml.safe_load((root / "params.yaml").read_text())
 
-    configure(base, corpora, ALIASES, args.sets, {"strategy": "speaker"})
+    configure(base, corpora, {}, args.sets, {"strategy": "speaker"})  # each corpus's own labels first
     repro(root, env, base, "manifest")
     manifest = pd.read_csv(root / "data" / "manifest.csv", dtype=str)
-    per_corpus = [set(manifest.loc[manifest["dataset"] == c["name"], "label"]) for c in corpora]
-    shared = set.intersection(*per_corpus)
-    every = set().union(*per_corpus)
-    label_map = {**ALIASES, **{label: None for label in every - shared}}
-    print(f"labels kept: {sorted(shared)}; left out: {sorted(every - shared)}")
+    raw = [set(manifest.loc[manifest["dataset"] == c["name"], "label"]) for c in corpora]
+    shared = set.intersection(*({ALIASES.get(label, label) for label in labels} for labels in raw))
+    every = set().union(*raw)
+    label_map = {label: (ALIASES.get(label, label) if ALIASES.get(label, label) in shared else None)
+                 for label in sorted(every)}
+    print(f"labels kept: {sorted(shared)}; left out: {sorted(k for k, v in label_map.items() if v is None)}")
 
     cells: dict[tuple[str, str], dict[str, float]] = {}
     for test in corpora:
