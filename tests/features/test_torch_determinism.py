@@ -64,9 +64,16 @@ def test_torch_stores_and_speech_regions_are_byte_identical_across_cores_and_isa
     variants = {"1 core": ({"VOCALAB_WORKERS": "1"}, 1),
                 "2 cores, 2 workers": ({"VOCALAB_WORKERS": "2"}, 2),
                 "an AVX2-only machine, 2 cores": ({"VOCALAB_WORKERS": "2", **AVX2_MACHINE}, 2)}
-    digests = {name: json_from_fresh_process(DIGEST, str(tmp_path / "manifest.csv"), str(tmp_path / f"v{k}"),
-                                             str(threads), params, env["VOCALAB_WORKERS"], env=env)
-               for k, (name, (env, threads)) in enumerate(variants.items())}
+    from concurrent.futures import ThreadPoolExecutor
+
+    def digest(k: int, env: dict, threads: int) -> dict:
+        return json_from_fresh_process(DIGEST, str(tmp_path / "manifest.csv"), str(tmp_path / f"v{k}"), str(threads),
+                                       params, env["VOCALAB_WORKERS"], env=env)
+
+    with ThreadPoolExecutor(len(variants)) as pool:  # the processes run side by side: their bytes cannot depend on it
+        futures = {name: pool.submit(digest, k, env, threads)
+                   for k, (name, (env, threads)) in enumerate(variants.items())}
+        digests = {name: future.result() for name, future in futures.items()}
     first = next(iter(digests.values()))
     assert first["pinned"] is True
     assert set(first) == {"pinned", "wav2vec2", "vggish", "logmel", "voice", "vad"}
