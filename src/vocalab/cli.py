@@ -14,6 +14,12 @@ from vocalab.errors import VocalabError, report
 from vocalab.models.normalize import MIN_SPEAKER_FILES
 
 
+def _revision_arguments(command: argparse.ArgumentParser) -> None:
+    """BASE and the optional HEAD of the commands that compare two revisions."""
+    command.add_argument("base", help="a git revision (main, HEAD~1, a commit) or a dvc exp name")
+    command.add_argument("head", nargs="?", default=None, help="the same (default: the workspace)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vocalab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,8 +74,7 @@ def _parser() -> argparse.ArgumentParser:
                     "comparison of every set (as 'vocalab compare'), HEAD's leaderboard, the per-class recalls "
                     "that changed, only the plots that changed (BASE beside HEAD), and the params that changed. "
                     "Images are local files (inline in the HTML): nothing is uploaded.")
-    review.add_argument("base", help="a git revision (main, HEAD~1, a commit) or a dvc exp name")
-    review.add_argument("head", nargs="?", default=None, help="the same (default: the workspace)")
+    _revision_arguments(review)
     review.add_argument("--out", default="review", help="the report's folder (default review/, git-ignored)")
     check = commands.add_parser(
         "check", help="what 'dvc repro' needs before any stage runs: params, data.path and its links",
@@ -78,8 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                     "to a file. 'make repro' runs this first, so these mistakes are named with their fix instead "
                     "of stopping 'dvc repro' with DVC's own error. Run it in the project's root.")
     check.add_argument("--params", default="params.yaml", help="the params file (default params.yaml)")
-    compare.add_argument("base", help="a git revision (main, HEAD~1, a commit) or a dvc exp name")
-    compare.add_argument("head", nargs="?", default=None, help="the same (default: the workspace)")
+    _revision_arguments(compare)
     return parser
 
 

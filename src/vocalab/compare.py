@@ -113,13 +113,18 @@ def compare_predictions(name: str, base: pd.DataFrame, head: pd.DataFrame) -> Se
                          mcnemar_p=mcnemar_p(base_pred == actual, head_pred == actual))
 
 
-def compare_revisions(root: Path, base: str, head: str = WORKTREE) -> tuple[list[SetComparison], list[str]]:
-    """Every set both revisions predicted, compared; and the sets only one of them has."""
-    before, after = read_predictions(root, base), read_predictions(root, head)
+def compare_sets(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame], base: str,
+                 head: str) -> tuple[list[SetComparison], list[str]]:
+    """Every set both sides predicted, compared; and the sets only one of them has."""
     common = sorted(set(before) & set(after))
     only = [f"{name} (only in {base})" for name in sorted(set(before) - set(after))]
     only += [f"{name} (only in {head})" for name in sorted(set(after) - set(before))]
     return [compare_predictions(name, before[name], after[name]) for name in common], only
+
+
+def compare_revisions(root: Path, base: str, head: str = WORKTREE) -> tuple[list[SetComparison], list[str]]:
+    """Every set both revisions predicted, compared; and the sets only one of them has."""
+    return compare_sets(read_predictions(root, base), read_predictions(root, head), base, head)
 
 
 def table(rows: list[SetComparison], base: str, head: str) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from vocalab.compare import WORKTREE, compare_predictions, read_predictions, resolve, table
+from vocalab.compare import WORKTREE, compare_sets, read_predictions, resolve, table
 
 METRICS = "metrics"
 PARAMS = "params.yaml"
@@ -39,20 +39,20 @@ RECALL_STEP = 0.0005
 NUMBER = ' class="num"'
 
 
-def read_bytes(root: Path, revision: str, path: str) -> bytes | None:
-    """A file's bytes at ``revision`` (:data:`WORKTREE`: on disk); None where it does not exist."""
-    if revision == WORKTREE:
+def read_bytes(root: Path, commit: str, path: str) -> bytes | None:
+    """A file's bytes at ``commit`` (resolved; :data:`WORKTREE`: on disk); None where it does not exist."""
+    if commit == WORKTREE:
         file = root / path
         return file.read_bytes() if file.is_file() else None
-    shown = subprocess.run(["git", "show", f"{resolve(root, revision)}:{path}"], cwd=root, capture_output=True)
+    shown = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True)
     return shown.stdout if shown.returncode == 0 else None
 
 
-def list_plots(root: Path, revision: str) -> list[str]:
-    """Every PNG under metrics/ at ``revision``."""
-    if revision == WORKTREE:
+def list_plots(root: Path, commit: str) -> list[str]:
+    """Every PNG under metrics/ at ``commit`` (resolved; :data:`WORKTREE`: on disk)."""
+    if commit == WORKTREE:
         return sorted(p.relative_to(root).as_posix() for p in (root / METRICS).rglob("*.png"))
-    listed = subprocess.run(["git", "ls-tree", "-r", "--name-only", resolve(root, revision), "--", METRICS],
+    listed = subprocess.run(["git", "ls-tree", "-r", "--name-only", commit, "--", METRICS],
                             cwd=root, capture_output=True, text=True)
     return sorted(name for name in listed.stdout.split("\n") if name.endswith(".png"))
 
@@ -184,20 +184,20 @@ def review(root: Path, base: str, head: str = WORKTREE, out: Path | None = None)
     """Write ``review.md`` and ``review.html`` (and the changed plots) into ``out``; their paths."""
     root = Path(root)
     out = Path(out) if out is not None else root / "review"
-    before, after = read_predictions(root, base), read_predictions(root, head)
+    # each revision resolved once: every file below is read at that commit
+    base_commit, head_commit = (r if r == WORKTREE else resolve(root, r) for r in (base, head))
+    before, after = read_predictions(root, base), read_predictions(root, head)  # their errors name the revision
     report = Report(f"vocalab review: {base} → {head}")
 
     report.heading("Metrics")
-    common = sorted(set(before) & set(after))
-    rows = [compare_predictions(name, before[name], after[name]) for name in common]
+    rows, only = compare_sets(before, after, base, head)
     report.markdown_block(table(rows, base, head))
-    only = [f"{name} (only in {base})" for name in sorted(set(before) - set(after))]
-    only += [f"{name} (only in {head})" for name in sorted(set(after) - set(before))]
+    common = [row.name for row in rows]
     if only:
         report.paragraph("Not compared: " + ", ".join(only) + ".")
 
     report.heading(f"Leaderboard ({head})")
-    board = read_bytes(root, head, LEADERBOARD)
+    board = read_bytes(root, head_commit, LEADERBOARD)
     report.markdown_block(board.decode() if board else f"{head} has no {LEADERBOARD}.")
 
     report.heading("Per-class recall that changed")
@@ -214,8 +214,8 @@ def review(root: Path, base: str, head: str = WORKTREE, out: Path | None = None)
         shutil.rmtree(out)
     (out / "plots").mkdir(parents=True)
     n_changed = 0
-    for path in sorted(set(list_plots(root, base)) | set(list_plots(root, head))):
-        old, new = read_bytes(root, base, path), read_bytes(root, head, path)
+    for path in sorted(set(list_plots(root, base_commit)) | set(list_plots(root, head_commit))):
+        old, new = read_bytes(root, base_commit, path), read_bytes(root, head_commit, path)
         if old == new:
             continue
         n_changed += 1
@@ -231,7 +231,7 @@ def review(root: Path, base: str, head: str = WORKTREE, out: Path | None = None)
         report.paragraph("No plot changed.")
 
     report.heading("Params that changed")
-    params = changed_params(read_bytes(root, base, PARAMS), read_bytes(root, head, PARAMS))
+    params = changed_params(read_bytes(root, base_commit, PARAMS), read_bytes(root, head_commit, PARAMS))
     if params:
         report.table(["key", base, head], [list(row) for row in params])
     else:
