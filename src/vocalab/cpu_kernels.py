@@ -21,9 +21,11 @@ computation (bfloat16 needs AVX-512's own instructions), and ``VOCALAB_NATIVE_KE
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
+from typing import Iterator
 
 #: the environment that pins torch's CPU kernels to AVX2
 PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2,STRICT"}
@@ -74,3 +76,18 @@ def pin() -> bool:
 def wants_float32(dtype: str | None) -> bool:
     """Whether an extractor's ``dtype`` param computes float32 on this CPU (``auto``: unless bfloat16 is native)."""
     return dtype in (None, "float32") or (dtype == "auto" and not native_bfloat16())
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """With portable kernels, torch computes on one thread inside the block (the count is restored after):
+    the same sums, in the same order, on every machine. Elsewhere it changes nothing."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if pinned():
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -154,14 +154,8 @@ def speech_probabilities(model: Any, signals: Sequence[np.ndarray]) -> list[np.n
     batch = np.zeros((len(signals), CONTEXT + max(counts) * CHUNK), dtype=np.float32)  # the one copy of the audio
     for row, samples in zip(batch, signals):
         row[CONTEXT:CONTEXT + len(samples)] = samples
-    threads = torch.get_num_threads()
-    if cpu_kernels.pinned():  # one thread: the same sums, in the same order, on every machine
-        torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            probs = model.probabilities(torch.from_numpy(batch)).numpy()
-    finally:
-        torch.set_num_threads(threads)
+    with cpu_kernels.one_torch_thread(), torch.inference_mode():
+        probs = model.probabilities(torch.from_numpy(batch)).numpy()
     return [p[:n].astype(np.float64) for p, n in zip(probs, counts)]
 
 

@@ -30,9 +30,8 @@ import numpy as np
 from vocalab.audio import mono_signal, resample
 from vocalab.errors import VocalabError, WeightsError
 from vocalab.features.registry import register_extractor
-from vocalab.features.torch_runtime import preferred_workers, resolve_device
 from vocalab.features.wav2vec2 import Wav2Vec2Extractor, Wav2Vec2ExtractorConfig
-from vocalab.features.wav2vec2_source import build_model, load_hf_config, load_preprocessing, resolve_source
+from vocalab.features.wav2vec2_source import build_model, load_hf_config, resolve_source
 from vocalab.params import to_dict
 
 SECTION = "embeddings.encoder"
@@ -96,12 +95,8 @@ class WhisperEncoderExtractor(EncoderExtractor):
 
     def __init__(self, config: EncoderConfig) -> None:  # noqa: super-init-not-called (another front end)
         self.config = config
-        self.source = resolve_source(config.model, SECTION)
-        self.hf_config, self.config_source = load_hf_config(self.source, init=config.init, section=SECTION)
-        self.family = str(getattr(self.hf_config, "model_type", ""))
+        self._read_source()
         self._check_family()
-        self.preprocessing = load_preprocessing(self.source, self.hf_config)
-        self.sampling_rate = self.preprocessing["sampling_rate"]
         self.hop = self.preprocessing["hop_length"] * 2  # the encoder's second convolution has stride 2
         self.receptive_field = self.hop
         self.window = int(self.hf_config.max_source_positions) * self.hop
@@ -113,16 +108,8 @@ class WhisperEncoderExtractor(EncoderExtractor):
                 f"preprocessor_config.json saved with the model.")
         self.frames_per_second = self.sampling_rate / self.hop
         self._set_layers(int(self.hf_config.encoder_layers), int(self.hf_config.d_model))
-        self.device = resolve_device(config.device, SECTION)
-        self.compute_dtype = self._resolve_dtype(config.dtype)
-        self.batch_s = config.batch_s or (120.0 if self.device.type == "cuda" else 0.0)
-        self.shard_size = 256 if self.device.type == "cuda" else 8
-        self.preferred_workers = preferred_workers(self.device)
-        self._model: Any = None
-        self._norm: Any = None
         self._mel: Any = None
-        self.num_parameters = 0
-        self.load()
+        self._set_runtime()
 
     def _load(self) -> None:
         from transformers import WhisperFeatureExtractor
@@ -131,11 +118,7 @@ class WhisperEncoderExtractor(EncoderExtractor):
                             section=SECTION)
         encoder = getattr(model, "encoder", None) or model.get_encoder()
         self.num_parameters = int(sum(p.numel() for p in encoder.parameters()))
-        numeric = [layer for layer in self.layers if layer != "last"]
-        if "last" not in self.layers and numeric and max(numeric) < len(encoder.layers):
-            import torch
-
-            encoder.layers = torch.nn.ModuleList(list(encoder.layers)[: max(numeric)])
+        encoder.layers = self._kept(encoder.layers)
         self._model = encoder.to(self.device).eval()
         settings = self.preprocessing
         self._mel = WhisperFeatureExtractor(feature_size=settings["feature_size"], sampling_rate=self.sampling_rate,

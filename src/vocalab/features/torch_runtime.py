@@ -81,15 +81,8 @@ class TorchExtractor(Extractor):
     def load(self) -> None:
         """``_load()``; with portable kernels, on one torch thread: a random initialisation drew other
         weights on two threads than on one."""
-        import torch
-
-        threads = torch.get_num_threads()
-        if cpu_kernels.pinned():
-            torch.set_num_threads(1)
-        try:
+        with cpu_kernels.one_torch_thread():
             self._load()
-        finally:
-            torch.set_num_threads(threads)
 
     def worker_threads(self, n_workers: int) -> ContextManager[Any]:
         share_cpu_threads(self.device, n_workers)  # torch's and BLAS's threads, for the worker's life

@@ -218,8 +218,18 @@ class Wav2Vec2Extractor(TorchExtractor):
 
     def __init__(self, config: Wav2Vec2ExtractorConfig) -> None:
         self.config = config
-        self.source = resolve_source(config.model, self.section)
-        self.hf_config, self.config_source = load_hf_config(self.source, init=config.init, section=self.section)
+        self._read_source()
+        self.receptive_field, self.hop = conv_geometry(self.hf_config)
+        self.frames_per_second = self.sampling_rate / self.hop
+        self._set_layers(int(self.hf_config.num_hidden_layers), int(self.hf_config.hidden_size))
+        self._set_runtime()
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _read_source(self) -> None:
+        """Where the model comes from, its config (of one of :attr:`families`) and its preprocessing."""
+        self.source = resolve_source(self.config.model, self.section)
+        self.hf_config, self.config_source = load_hf_config(self.source, init=self.config.init, section=self.section)
         self.family = getattr(self.hf_config, "model_type", "wav2vec2")
         if self.family not in self.families:
             raise WeightsError(
@@ -230,12 +240,12 @@ class Wav2Vec2Extractor(TorchExtractor):
             )
         self.preprocessing = load_preprocessing(self.source, self.hf_config)
         self.sampling_rate = self.preprocessing["sampling_rate"]
-        self.receptive_field, self.hop = conv_geometry(self.hf_config)
-        self.frames_per_second = self.sampling_rate / self.hop
-        self._set_layers(int(self.hf_config.num_hidden_layers), int(self.hf_config.hidden_size))
-        self.device = resolve_device(config.device, self.section)
-        self.compute_dtype = self._resolve_dtype(config.dtype)
-        self.batch_s = config.batch_s or (_CUDA_BATCH_S if self.device.type == "cuda" else 0.0)
+
+    def _set_runtime(self) -> None:
+        """Device, dtype, batching and workers; then the model is loaded."""
+        self.device = resolve_device(self.config.device, self.section)
+        self.compute_dtype = self._resolve_dtype(self.config.dtype)
+        self.batch_s = self.config.batch_s or (_CUDA_BATCH_S if self.device.type == "cuda" else 0.0)
         self.shard_size = 256 if self.device.type == "cuda" else 8
         self.preferred_workers = preferred_workers(self.device)
         self._model: Any = None
@@ -243,7 +253,14 @@ class Wav2Vec2Extractor(TorchExtractor):
         self.num_parameters = 0
         self.load()
 
-    # -- set-up ---------------------------------------------------------------------------
+    def _kept(self, layers: Any) -> Any:
+        """The transformer ``layers`` worth running: those after the deepest kept one cannot change it."""
+        numeric = [layer for layer in self.layers if layer != "last"]
+        if "last" not in self.layers and numeric and max(numeric) < len(layers):
+            import torch
+
+            return torch.nn.ModuleList(list(layers)[: max(numeric)])
+        return layers
 
     def _set_layers(self, n_layers: int, layer_dim: int) -> None:
         """The layers kept (``layers`` param), their width, and the feature names."""
@@ -285,12 +302,7 @@ class Wav2Vec2Extractor(TorchExtractor):
         model = build_model(self.source, self.hf_config, init=self.config.init, seed=self.config.seed,
                             section=self.section)
         self.num_parameters = int(sum(p.numel() for p in model.parameters()))
-        numeric = [layer for layer in self.layers if layer != "last"]
-        if "last" not in self.layers and numeric and max(numeric) < len(model.encoder.layers):
-            # later layers cannot change the kept ones: do not run them
-            import torch
-
-            model.encoder.layers = torch.nn.ModuleList(list(model.encoder.layers)[: max(numeric)])
+        model.encoder.layers = self._kept(model.encoder.layers)
         if getattr(self.hf_config, "feat_extract_norm", "layer") == "group":
             first = model.feature_extractor.conv_layers[0]
             norm = _group_norm_class()(first.layer_norm.num_groups, first.layer_norm.num_channels,
