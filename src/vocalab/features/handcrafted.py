@@ -164,7 +164,7 @@ class HandcraftedExtractor(Extractor):
         }
 
     def _mel_blocks(self, y: np.ndarray, n_frames: int):
-        """``(first frame, mel power [shape=(<= _BLOCK_FRAMES, n_mels), float32])`` of each block of frames."""
+        """The mel power ``[shape=(<= _BLOCK_FRAMES, n_mels), float32]`` of each block of frames, in order."""
         import scipy.fft
 
         window, mel_basis, _ = self.tables
@@ -176,7 +176,7 @@ class HandcraftedExtractor(Extractor):
             spectrum = scipy.fft.rfft(frames * window, axis=1)
             power = spectrum.real**2 + spectrum.imag**2
             # the product scipy forms for ``power @ mel_basis.T``, without building the transposes per block
-            yield start, np.asarray((mel_basis @ power.T).T)
+            yield np.asarray((mel_basis @ power.T).T)
 
     def _zero_crossing_rate(self, y: np.ndarray, pad: int, n_frames: int) -> np.ndarray:
         """librosa's rate: |x| <= threshold counts as zero, and zero as positive, so a sample is
@@ -210,8 +210,6 @@ class HandcraftedExtractor(Extractor):
         np.ndarray [shape=(1 + n' // hop_length, n_mfcc + 2), dtype=float64]
             ``n'`` is the length after resampling; the store keeps float32.
         """
-        import scipy.fft
-
         y = resample(mono_signal(samples), orig_sr=sampling_rate, target_sr=self.sampling_rate)
         n_fft, hop = self.config.n_fft, self.config.hop_length
         pad = n_fft // 2  # STFT and RMS padding with zeros (librosa's default, center=True)
@@ -227,15 +225,14 @@ class HandcraftedExtractor(Extractor):
         keep = n_frames * self.config.n_mels * 4 <= _MEL_KEPT_BYTES
         kept: list[np.ndarray] = []
         peak = -np.inf
-        for _, mel in self._mel_blocks(y, n_frames):
+        for mel in self._mel_blocks(y, n_frames):
             peak = max(peak, float(mel.max()))
             if keep:
                 kept.append(mel)
         floor = 10.0 * np.log10(max(peak, _AMIN)) - _TOP_DB
         mfcc = np.empty((n_frames, self.config.n_mfcc), dtype=np.float64)
-        blocks = enumerate(kept) if keep else ((i, mel) for i, (_, mel) in enumerate(self._mel_blocks(y, n_frames)))
         _, _, dct_t = self.tables
-        for i, mel in blocks:
+        for i, mel in enumerate(kept if keep else self._mel_blocks(y, n_frames)):
             log_mel = 10.0 * np.log10(np.maximum(np.asarray(mel, dtype=np.float64), _AMIN))
             np.maximum(log_mel, floor, out=log_mel)
             mfcc[i * _BLOCK_FRAMES:i * _BLOCK_FRAMES + len(mel)] = log_mel @ dct_t
