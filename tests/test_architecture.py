@@ -101,7 +101,7 @@ def test_test_fixtures_live_outside_the_feature_package():
     features = {p.stem for p in (SRC / "vocalab/features").glob("*.py")}
     assert not {"vggish_reference", "wav2vec2_tiny"} & features
     assert {"vggish_reference", "wav2vec2_tiny"} <= {p.stem for p in (SRC / "vocalab/testing").glob("*.py")}
-    assert set(sections()) == {"encoder", "handcrafted", "notebook180", "opensmile", "vggish", "voice", "wav2vec2",
+    assert set(sections()) == {"checkpoint", "encoder", "handcrafted", "notebook180", "opensmile", "vggish", "voice", "wav2vec2",
                               "waveform"}
     pipeline = set(import_graph()) - {m for m in import_graph() if m.startswith("vocalab.testing")}
     assert not any(m.startswith("vocalab.testing") for name in pipeline for m in import_graph()[name])

@@ -98,7 +98,7 @@ def test_feature_set_lists_are_checked():
     from vocalab.features.registry import writer_of
 
     with pytest.raises(ParamsError,
-                       match=r"no extractor writes feature set 'mfcc'; extracted sets: compare, egemaps, encoder, handcrafted"):
+                       match=r"no extractor writes feature set 'mfcc'; extracted sets: checkpoint, compare, egemaps, encoder, handcrafted"):
         writer_of("mfcc")
     assert writer_of("logmel").name == "vggish" and writer_of("handcrafted").section == "features"
     with pytest.raises(ParamsError, match=r"'train\.fusions\.x\.sets' joins 'x', a fusion"):

@@ -51,6 +51,7 @@ SPEAKER = r"^(?P<speaker>s\d+)_"  # the speaker in the test files' names
     {"model": "svm"},  # normalize: speaker, the default
     {"model": "logreg", "normalize": "speaker"},
     {"model": "attentive", "sequence": {"epochs": 3, "hidden": 8, "device": "cpu"}},
+    {"model": "vector_cnn", "sequence": {"epochs": 3, "hidden": 8, "device": "cpu"}},  # normalize: speaker
 ])
 def test_predict_reproduces_the_evaluate_stage(trained, settings, tmp_path, monkeypatch):
     root, store, manifest, splits = trained

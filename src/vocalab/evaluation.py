@@ -60,6 +60,11 @@ def protocol(info: ModelInfo, splits: pd.DataFrame, split_config: dict[str, Any]
         "candidates": max(len(f.candidates) for f in info.folds),
         "test_speakers_used_for": "final scoring only",
     }
+    if info.kind == "checkpoint":  # nothing was fitted or chosen here
+        result.update(model_selection="none (a ready-made checkpoint; its labels mapped by "
+                                      "train.checkpoint.label_map)",
+                      final_fit="none here: trained elsewhere, on data vocalab does not know (make sure "
+                                "these speakers were not among it)", normalize="none")
     if result["split"] == "corpus":
         result["test_corpus"] = (split_config or {}).get("test_corpus")
     if info.is_sequence:
@@ -83,7 +88,7 @@ def predict_folds(models: list[tuple[str, FittedModel]], info: ModelInfo, store:
     """Each fold's model on its own test (and validation) speakers."""
     labels = info.labels
     options = dict(layer_pooling=info.train.layer_pooling, normalize=info.train.normalize,
-                   sequences=info.is_sequence)
+                   sequences=info.is_sequence, vectors=info.reads_vectors)
     result = FoldPredictions()
     for (name, model), fold in zip(models, info.folds):
         view = fold_view(splits, name)
@@ -127,6 +132,12 @@ def training_record(info: ModelInfo) -> dict[str, Any]:
     if info.searched:
         result["search"] = [{"fold": f.name, "chosen": f.chosen_candidate.params,
                              "validation_uar": [c.validation_uar for c in f.candidates]} for f in info.folds]
+    if info.kind == "checkpoint":
+        from vocalab.models.checkpoint import unreachable
+
+        mapping = info.folds[0].chosen_candidate.architecture["label_map"]
+        result["checkpoint"] = {"model": info.features.model, "label_map": mapping,
+                                "unreachable_labels": unreachable(mapping, info.labels)}
     if info.is_sequence:
         chosen = [f.chosen_candidate for f in info.folds]
         result["best_epoch"] = [c.best_epoch for c in chosen]
@@ -146,7 +157,7 @@ def unknown_speaker_metrics(models: list[tuple[str, FittedModel]], info: ModelIn
     actual, predicted = [], []
     for name, model in models:
         test = split_data(store, manifest, fold_view(splits, name), "test", layer_pooling=info.train.layer_pooling,
-                          normalize="global", sequences=info.is_sequence)
+                          normalize="global", sequences=info.is_sequence, vectors=info.reads_vectors)
         actual += list(test.labels)
         predicted += list(_predict(model, test, info.labels)[0])
     result = classification_metrics(actual, predicted, info.labels)

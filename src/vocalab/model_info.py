@@ -114,7 +114,7 @@ class ModelInfo:
     """A trained model: its feature set (and that store's meta), its classes, its training config and folds."""
 
     feature_set: str
-    kind: Literal["pooled", "sequence"]
+    kind: Literal["pooled", "sequence", "checkpoint"]
     classes: tuple[str, ...]
     train: TrainConfig
     features: StoreMeta
@@ -131,6 +131,11 @@ class ModelInfo:
     @property
     def is_sequence(self) -> bool:
         return self.kind == "sequence"
+
+    @property
+    def reads_vectors(self) -> bool:
+        """A sequence head over each utterance's pooled row (``vector_cnn``)."""
+        return self.train.reads_vectors
 
     @property
     def searched(self) -> bool:
@@ -151,8 +156,8 @@ class ModelInfo:
     @classmethod
     def from_dict(cls, data: Any, *, source: str) -> ModelInfo:
         kind = _get(data, "kind", str, source)
-        if kind not in ("pooled", "sequence"):
-            raise ModelInfoError(f"{source} has kind {kind!r}; expected 'pooled' or 'sequence'.")
+        if kind not in ("pooled", "sequence", "checkpoint"):
+            raise ModelInfoError(f"{source} has kind {kind!r}; expected 'pooled', 'sequence' or 'checkpoint'.")
         folds = tuple(FoldInfo.from_dict(f, source=f"{source}, fold {k}")
                       for k, f in enumerate(_get(data, "folds", list, source)))
         if not folds:

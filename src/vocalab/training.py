@@ -51,6 +51,7 @@ class SplitData:
     absent_utt_ids: list[str] = field(default_factory=list)  # in the split, but without frames in the store
     # a fusion's weights per pooled column (weighting: equal), applied after standardisation; None: all 1
     column_weights: np.ndarray | None = None
+    pooled_names: tuple[str, ...] = ()  # a store of functionals: its pooled columns' names
 
 
 #: the folder, inside each fold's, of the model for speakers who cannot be standardised on their own
@@ -63,12 +64,13 @@ def fold_dir(out_dir: Path, name: str) -> Path:
 
 
 def split_data(store: FeatureStore, manifest: pd.DataFrame, view: pd.DataFrame, split: str, *,
-               layer_pooling: str, normalize: str, sequences: bool) -> SplitData:
+               layer_pooling: str, normalize: str, sequences: bool, vectors: bool = False) -> SplitData:
     """The rows of ``split`` in a fold ``view`` (utt_id, speaker, split), looked up in ``store`` by utt_id.
 
     Utterances the store records as absent (an extractor gave them no frames, e.g.
     VGGish with ``short_clips: drop``) are left out and listed in ``absent_utt_ids``.
     With ``normalize="speaker"`` each speaker is standardised with their own statistics.
+    ``vectors`` (with ``sequences``): each utterance's pooled row as a one-step sequence.
     """
     table = manifest[["utt_id", "speaker", "label"]].merge(view[["utt_id", "split"]], on="utt_id",
                                                            validate="one_to_one")
@@ -79,7 +81,7 @@ def split_data(store: FeatureStore, manifest: pd.DataFrame, view: pd.DataFrame, 
     utt_ids, speakers = table["utt_id"].tolist(), table["speaker"].tolist()
     labels = table["label"].to_numpy(dtype=str)
     rows = store.index_of(utt_ids)
-    if sequences:
+    if sequences and not vectors:
         if not store.has_frames:
             raise VocalabError(
                 f"feature set '{store.meta.feature_set}' is a fusion of pooled statistics and has no frames, "
@@ -95,8 +97,11 @@ def split_data(store: FeatureStore, manifest: pd.DataFrame, view: pd.DataFrame, 
     _check_finite(store, utt_ids, np.isfinite(features).all(axis=1))
     if normalize == "speaker" and len(features):
         features = speaker_standardise(features, speakers)
+    if sequences:
+        return SplitData(labels, utt_ids, speakers, sequences=[row[None, :].astype(np.float32) for row in features],
+                         absent_utt_ids=absent)
     return SplitData(labels, utt_ids, speakers, features=features, absent_utt_ids=absent,
-                     column_weights=block_weights(store.meta))
+                     column_weights=block_weights(store.meta), pooled_names=tuple(store.meta.pooled_names))
 
 
 def _check_finite(store: FeatureStore, utt_ids: list[str], finite: Any) -> None:
@@ -126,7 +131,7 @@ class FittedModel:
 
     def decision_scores(self, data: SplitData) -> np.ndarray:
         """Per-class scores whose argmax is the model's own decision: the label it predicts."""
-        if self.kind == "sequence" or len(data.labels) == 0:
+        if self.kind != "pooled" or len(data.labels) == 0:
             return self.predict_proba(data)
         return decision_scores(self.model, data.features)
 
@@ -145,6 +150,8 @@ def fit_candidate(config: TrainConfig, train_data: SplitData, validation: SplitD
                   n_layers: int) -> tuple[FittedModel, list[dict[str, Any]], dict[str, Any]]:
     """Fit one candidate; returns the model, its training curve and what to record about it."""
     index = {c: i for i, c in enumerate(classes)}
+    if config.model == "checkpoint":
+        return _checkpoint_model(config, train_data, classes)
     if not config.is_sequence_model:
         pipeline = build_classifier(config)
         if config.model == "svm":  # Platt scaling's internal folds: at most one per utterance of the rarest class
@@ -167,9 +174,17 @@ def fit_candidate(config: TrainConfig, train_data: SplitData, validation: SplitD
     sequences = train_data.sequences or []
     frames = np.concatenate(sequences)
     dim = frames.shape[1]
-    arch = seq.architecture(config.sequence, config.model, dim=dim, n_classes=len(classes), n_layers=n_layers)
+    encoder = None
+    if config.model == "finetune":
+        from vocalab.models.finetune import encoder_record, pretrained_encoder
+
+        encoder = encoder_record(config.finetune)
+    arch = seq.architecture(config.sequence, config.model, dim=dim, n_classes=len(classes),
+                            n_layers=1 if config.reads_vectors else n_layers, encoder=encoder)
     torch.manual_seed(config.seed)  # the initial weights too
     module = seq.build(arch)
+    if encoder is not None:  # the pretrained weights (or the seeded random ones) in place of from_config's
+        module.head.encoder.load_state_dict(pretrained_encoder(config.finetune, config.seed).state_dict())
     if config.normalize == "global":  # training frames' statistics; speaker mode standardised already
         std = frames.std(axis=0)
         module.mean.copy_(torch.from_numpy(frames.mean(axis=0).astype(np.float32)))
@@ -177,13 +192,23 @@ def fit_candidate(config: TrainConfig, train_data: SplitData, validation: SplitD
     y_train = np.array([index[c] for c in train_data.labels])
     val = (validation.sequences or [], np.array([index[c] for c in validation.labels], dtype=np.int64))
     training = config.sequence
-    if config.model == "m5":  # crops of a waveform are counted in samples
+    if config.model in ("m5", "finetune"):  # crops of a waveform are counted in samples
         training = dataclasses.replace(training, max_frames=training.waveform_crop)
     module, curve, best_epoch = seq.fit(module, (sequences, y_train), val if len(val[1]) else None,
                                         training, seed=config.seed, device=device)
     return FittedModel(module.cpu(), "sequence", torch.device("cpu")), curve, {
         "architecture": arch, "best_epoch": best_epoch, "epochs_run": len(curve),
         "layer_weights": module.layer_weights()}
+
+
+def _checkpoint_model(config: TrainConfig, train_data: SplitData, classes: list[str]
+                      ) -> tuple[FittedModel, list[dict[str, Any]], dict[str, Any]]:
+    """The ready-made classifier's probabilities mapped to the corpus's labels: nothing is fitted."""
+    from vocalab.models.checkpoint import CheckpointMapping, label_mapping
+
+    labels = list(train_data.pooled_names)
+    mapping = CheckpointMapping(labels, label_mapping(labels, classes, config.checkpoint.label_map), classes)
+    return FittedModel(mapping, "checkpoint"), [], {"architecture": mapping.architecture()}
 
 
 def _n_layers(store: FeatureStore) -> int:
@@ -195,7 +220,7 @@ def fold_inputs(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFram
     """Training and validation data of fold ``name``, refused when no model could learn from them."""
     view = fold_view(splits, name)
     options = dict(layer_pooling=config.layer_pooling, normalize=config.normalize,
-                   sequences=config.is_sequence_model)
+                   sequences=config.is_sequence_model, vectors=config.reads_vectors)
     train_data = split_data(store, manifest, view, "train", **options)
     validation = split_data(store, manifest, view, "validation", **options)
     where = "" if name == "split" else f" of fold {fold_index(name)}"
@@ -245,7 +270,8 @@ def joined(a: SplitData, b: SplitData) -> SplitData:
     """Two splits' pooled rows as one (each speaker was standardised on their own already)."""
     return SplitData(np.concatenate([a.labels, b.labels]), a.utt_ids + b.utt_ids, a.speakers + b.speakers,
                      features=np.concatenate([a.features, b.features]),
-                     absent_utt_ids=a.absent_utt_ids + b.absent_utt_ids, column_weights=a.column_weights)
+                     absent_utt_ids=a.absent_utt_ids + b.absent_utt_ids, column_weights=a.column_weights,
+                     pooled_names=a.pooled_names)
 
 
 def curves_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -261,8 +287,9 @@ SPEAKERS_UNKNOWN = ("the corpus names no speakers, so features are standardised 
 
 
 def effective_config(config: TrainConfig, manifest: pd.DataFrame) -> TrainConfig:
-    """``config``, with per-speaker normalisation replaced by global where the corpus names no speakers."""
-    if config.normalize == "speaker" and not speakers_known(manifest):
+    """``config``, with per-speaker normalisation replaced by global where the corpus names no speakers, or
+    where the model reads a ready-made classifier's probabilities (``checkpoint``: nothing is standardised)."""
+    if config.normalize == "speaker" and (config.model == "checkpoint" or not speakers_known(manifest)):
         return dataclasses.replace(config, normalize="global")
     return config
 
@@ -284,6 +311,10 @@ def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, con
     :func:`effective_config`) and the training curves (see :func:`curves_table`).
     """
     config = effective_config(config, manifest)
+    if config.model == "checkpoint" and store.meta.feature_set != "checkpoint":
+        raise VocalabError(f"train.model: checkpoint maps a ready-made classifier's probabilities (the checkpoint "
+                           f"set), but '{store.meta.feature_set}' holds features. Give the checkpoint set its own "
+                           f"model instead: train.models: {{checkpoint: checkpoint}}.")
     classes = sorted(str(c) for c in set(manifest["label"]))
     if len(classes) < 2:
         raise VocalabError(f"the manifest holds one label ({classes[0]!r}), and a classifier needs at least two. "
@@ -309,8 +340,10 @@ def train(store: FeatureStore, manifest: pd.DataFrame, splits: pd.DataFrame, con
                               n_train_speakers=len(set(train_data.speakers)), chosen=chosen,
                               candidates=tuple(candidates)))
     # every fold reads the same columns: the last fold's training data gives the width
-    n_features = store.meta.dim if config.is_sequence_model else train_data.features.shape[1]
-    info = ModelInfo(feature_set=store.meta.feature_set, kind="sequence" if config.is_sequence_model else "pooled",
+    n_features = (train_data.sequences[0].shape[1] if config.reads_vectors and train_data.sequences
+                  else store.meta.dim if config.is_sequence_model else train_data.features.shape[1])
+    kind = "sequence" if config.is_sequence_model else "checkpoint" if config.model == "checkpoint" else "pooled"
+    info = ModelInfo(feature_set=store.meta.feature_set, kind=kind,
                      classes=tuple(classes), train=config, features=store.meta, folds=tuple(folds),
                      n_features=int(n_features), unknown_speaker_model=config.normalize == "speaker")
     info.write(out_dir)

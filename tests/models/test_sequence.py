@@ -55,6 +55,38 @@ def test_sequence_heads_learn_temporal_shape_and_are_deterministic(model, tmp_pa
     pd.testing.assert_frame_equal(predictions, again)  # seeded: same probabilities on a rerun
 
 
+def test_vector_cnn_learns_a_pattern_along_the_pooled_vector_and_is_deterministic(tmp_path):
+    """The notebook's CNN over one vector per clip: the class is where, along 40 features, a bump sits."""
+    rng = np.random.default_rng(0)
+    rows, vectors = [], []
+    for s in range(8):
+        for i in range(8):
+            label = "late" if i % 2 else "early"
+            vector = rng.normal(0, 0.5, 40)
+            start = int(rng.integers(24, 32) if label == "late" else rng.integers(4, 12))
+            vector[start:start + 4] += 3.0
+            rows.append({"utt_id": f"s{s}_{i}", "speaker": f"s{s}", "label": label})
+            vectors.append(vector)
+    manifest = pd.DataFrame(rows)
+    names = [f"f{k}" for k in range(40)]
+    pooled = np.array(vectors, dtype=np.float32)
+    write_store(tmp_path / "store", utt_ids=list(manifest["utt_id"]),
+                frame_blocks=[(pooled, np.ones(len(pooled), dtype=np.int64), pooled)], total_frames=len(pooled),
+                dim=40, dtype="float32", meta={"feature_set": "vector", "feature_names": names,
+                                               "pooled": "functionals", "pooled_names": names})
+    store = FeatureStore(tmp_path / "store")
+    splits = assign_splits(manifest, SplitConfig(seed=0))
+    config = from_mapping(TrainConfig, {"model": "vector_cnn", "sequence": TINY}, section="train")
+    info, _ = train(store, manifest, splits, config, tmp_path / "a")
+    assert info.kind == "sequence" and info.n_features == 40
+    assert info.folds[0].chosen_candidate.architecture["kind"] == "vector_cnn"
+    models, info = load_model(tmp_path / "a")
+    metrics, predictions, _ = evaluate(models, info, store, manifest, splits)
+    assert metrics["uar"] >= 0.9, metrics
+    train(store, manifest, splits, config, tmp_path / "b")
+    pd.testing.assert_frame_equal(predictions, evaluate(*load_model(tmp_path / "b"), store, manifest, splits)[1])
+
+
 def test_layer_weights_find_the_informative_layer(tmp_path):
     store, manifest = sequence_store(tmp_path, n_layers=3, informative_layer=2)
     splits = assign_splits(manifest, SplitConfig(seed=0))

@@ -31,6 +31,7 @@ from vocalab.errors import ParamsError, VocalabError, WeightsError
 from vocalab.features.wav2vec2_source import (
     BASE_MODEL_ID,
     SECTION,
+    conv_geometry,
     build_model,
     load_hf_config,
     load_preprocessing,
@@ -142,15 +143,6 @@ def _bake_weight_norm(conv: torch.nn.Module) -> None:
         torch.nn.utils.parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)
     elif hasattr(conv, "weight_g"):  # the older hook-based weight_norm
         torch.nn.utils.remove_weight_norm(conv)
-
-
-def conv_geometry(hf_config: Any) -> tuple[int, int]:
-    """``(receptive_field, hop)`` in samples of the convolutional feature encoder."""
-    receptive, jump = 1, 1
-    for kernel, stride in zip(hf_config.conv_kernel, hf_config.conv_stride):
-        receptive += (kernel - 1) * jump
-        jump *= stride
-    return receptive, jump
 
 
 def num_frames(num_samples: int, hf_config: Any) -> int:

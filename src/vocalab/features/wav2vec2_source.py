@@ -71,6 +71,15 @@ def resolve_source(model: str, section: str = SECTION) -> ModelSource:
     return ModelSource("hub", model)
 
 
+def conv_geometry(hf_config: Any) -> tuple[int, int]:
+    """``(receptive_field, hop)`` in samples of a wav2vec 2.0-style convolutional feature encoder."""
+    receptive, jump = 1, 1
+    for kernel, stride in zip(hf_config.conv_kernel, hf_config.conv_stride):
+        receptive += (kernel - 1) * jump
+        jump *= stride
+    return receptive, jump
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -191,12 +200,16 @@ def _load_state_dict_file(path: str) -> dict[str, Any]:
     return state
 
 
-def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int, section: str = SECTION) -> Any:
+def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int, section: str = SECTION,
+                model_class: Any = None) -> Any:
     """The encoder ``AutoModel`` builds for ``hf_config``, in eval mode: loaded from ``source``, or seeded
-    random weights."""
+    random weights. ``model_class`` (e.g. ``AutoModelForAudioClassification``) builds a model with its head."""
     import torch
     from safetensors import SafetensorError
     from transformers import AutoModel
+
+    encoder_only = model_class is None
+    AutoModel = AutoModel if encoder_only else model_class  # noqa: N806 (the class chosen)
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-worker weight-loading bars would drown the real one
@@ -208,8 +221,9 @@ def build_model(source: ModelSource, hf_config: Any, *, init: str, seed: int, se
         model = AutoModel.from_config(hf_config)
         expected = model.state_dict()
         state = _load_state_dict_file(source.location)
-        prefix = model.base_model_prefix + "."
-        state = {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
+        prefix = model.base_model_prefix + "."  # an encoder's weights saved inside a model with a head
+        if encoder_only:
+            state = {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
         kept = {k: v for k, v in state.items() if k in expected}
         missing = sorted(set(expected) - set(kept))
         shape_errors = sorted(k for k, v in kept.items() if tuple(v.shape) != tuple(expected[k].shape))

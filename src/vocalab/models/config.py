@@ -15,7 +15,9 @@ from typing import Any, Literal
 from vocalab.errors import ParamsError
 from vocalab.params import bounded, check_device_param, from_mapping, nested
 
-SEQUENCE_MODELS = ("attentive", "cnn1d", "m5")
+SEQUENCE_MODELS = ("attentive", "cnn1d", "m5", "vector_cnn", "finetune")
+#: every ``train.model``: the pooled classifiers, the sequence heads and the ready-made checkpoint
+MODELS = ("svm", "logreg", "random_forest", "hist_gb", "mlp", *SEQUENCE_MODELS, "checkpoint")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,31 @@ class SequenceConfig:
     def check(self, section: str) -> None:
         check_device_param(self.device, section)
 
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """``train.finetune``: the pretrained encoder fine-tuned end to end with a pooling head (``train.model: finetune``).
+
+    It reads the ``waveform`` set's samples (``waveform.sample_rate: 16000`` for the encoders of this field);
+    epochs, batch size, crops, the head's learning rate and early stopping are ``train.sequence``'s.
+    """
+
+    model: str = "facebook/wav2vec2-base"  # hub id | local dir | weights file, as embeddings.encoder.model
+    init: Literal["pretrained", "random"] = "pretrained"  # random: the architecture untrained (tests, plumbing)
+    learning_rate: float = bounded(5e-5, gt=0.0, le=1.0)  # the encoder's; the head's is train.sequence's
+    freeze_feature_encoder: bool = True  # keep the convolutional front end fixed, as is usual
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """``train.checkpoint``: how a ready-made classifier's labels (the ``checkpoint`` set) become the corpus's.
+
+    ``label_map`` maps each checkpoint label to a corpus label, or to null to leave it out; a checkpoint
+    label spelled as a corpus label maps to it unless listed. Checked against both label sets in training.
+    """
+
+    label_map: dict[str, str | None] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,7 +122,10 @@ class TrainConfig:
     feature_sets: tuple[str, ...] = ("handcrafted",)
     # early fusion: name -> {sets: [...], weighting}; a fusion is built only when feature_sets lists it
     fusions: dict[str, FusionConfig] = dataclasses.field(default_factory=dict)
-    model: Literal["svm", "logreg", "random_forest", "hist_gb", "mlp", "attentive", "cnn1d", "m5"] = "svm"
+    model: Literal["svm", "logreg", "random_forest", "hist_gb", "mlp", "attentive", "cnn1d", "m5", "vector_cnn",
+                   "finetune", "checkpoint"] = "svm"
+    # a feature set's own model, in place of ``model`` for that set, e.g. {waveform: m5, checkpoint: checkpoint}
+    models: dict[str, str] = dataclasses.field(default_factory=dict)
     # each speaker standardised with their own statistics (speaker; global where the corpus names no
     # speakers), or every utterance with the training statistics (global)
     normalize: Literal["global", "speaker"] = "speaker"
@@ -115,6 +145,8 @@ class TrainConfig:
     hist_gb: HistGBConfig = nested(HistGBConfig)
     mlp: MLPConfig = nested(MLPConfig)
     sequence: SequenceConfig = nested(SequenceConfig)
+    finetune: FinetuneConfig = nested(FinetuneConfig)
+    checkpoint: CheckpointConfig = nested(CheckpointConfig)
 
     def check(self, section: str) -> None:
         if not self.feature_sets:
@@ -131,15 +163,39 @@ class TrainConfig:
             if nested:
                 raise ParamsError(f"{key} joins '{nested[0]}', a fusion: list the extracted sets it joins instead "
                                   f"(a fusion joins any number of them).")
+        for name, model in self.models.items():
+            if model not in MODELS:
+                hint = difflib.get_close_matches(str(model), MODELS, n=1)
+                raise ParamsError(f"params key '{section}.models.{name}' = {model!r} is not a model"
+                                  + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                                  + f"; models: {', '.join(MODELS)}.")
+            if name not in self.feature_sets:
+                raise ParamsError(f"params key '{section}.models.{name}' gives a model to '{name}', which "
+                                  f"'{section}.feature_sets' does not list. Add the set there, or remove the entry.")
         search_grid(self, section)  # refuses unknown keys and bad values now, not after training
+
+    def for_set(self, feature_set: str) -> TrainConfig:
+        """The config that trains ``feature_set``: ``models``' entry for it, if any, as ``model``."""
+        model = self.models.get(feature_set)
+        return self if model is None or model == self.model else dataclasses.replace(self, model=model)
 
     @property
     def is_sequence_model(self) -> bool:
         return self.model in SEQUENCE_MODELS
 
+    @property
+    def reads_vectors(self) -> bool:
+        """A sequence head over each utterance's pooled vector (one step, the features along it)."""
+        return self.model == "vector_cnn"
+
+    @property
+    def reads_frames(self) -> bool:
+        """Whether the model reads a store's frames (else its pooled rows)."""
+        return self.is_sequence_model and not self.reads_vectors
+
     def refits(self, n_validation: int) -> bool:
         """Whether a fold's chosen candidate is fitted again on training + validation speakers."""
-        return self.refit and not self.is_sequence_model and n_validation > 0
+        return self.refit and not self.is_sequence_model and self.model != "checkpoint" and n_validation > 0
 
     @property
     def model_key(self) -> str:

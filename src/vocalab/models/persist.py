@@ -5,6 +5,7 @@
   so a tampered or foreign file is rejected before anything in it is built.
 * sequence heads: a torch state dict read with ``torch.load(weights_only=True)``
   into the architecture recorded in ``model.json``.
+* a ready-made checkpoint's label map: ``model.json`` holds all of it; no file.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def skops_io() -> Any:
 def save_fold_model(model: Any, folder: Path) -> None:
     """Write a fitted model; a sequence head's architecture goes to ``model.json`` beside it."""
     folder.mkdir(parents=True, exist_ok=True)
+    if model.kind == "checkpoint":
+        return  # the label map is the whole model, and model.json records it
     if model.kind == "sequence":
         import torch
 
@@ -127,7 +130,11 @@ def canonical_skops(raw: bytes) -> bytes:
 
 
 def load_fold_model(folder: Path, kind: str, architecture: dict[str, Any] | None, classes: list[str]) -> Any:
-    """The fitted pipeline (pooled) or head (sequence) saved in ``folder``."""
+    """The fitted pipeline (pooled) or head (sequence) saved in ``folder``, or a checkpoint's label map."""
+    if kind == "checkpoint":
+        from vocalab.models.checkpoint import CheckpointMapping
+
+        return CheckpointMapping.from_architecture(architecture or {}, classes)
     path = folder / (SEQUENCE_FILE if kind == "sequence" else POOLED_FILE)
     if not path.is_file():
         raise VocalabError(f"no trained model at '{path}'. Train it with: dvc repro train")

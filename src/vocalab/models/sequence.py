@@ -5,6 +5,10 @@
   small MLP classifies them.
 * ``m5``: the raw-waveform M5 of Dai et al. (2017), for the ``waveform`` set's samples,
   trained on random crops of ``waveform_crop`` samples and evaluated on whole clips.
+* ``vector_cnn``: the classic notebook's 1-D CNN over one pooled vector per clip (the
+  ``notebook180`` set's 180 values, or any pooled set's), convolving along the features.
+* ``finetune``: a pretrained speech encoder fine-tuned end to end on the ``waveform`` set's
+  samples, with a mean-pooling head (:mod:`vocalab.models.finetune`).
 * ``cnn1d``: the 1-D CNN of the RAVDESS/TESS recipe (conv 128 -> conv 64, batch
   norm, max-pool, dropout, global average, dense 64) applied along time, with the
   feature dimensions as channels.
@@ -107,19 +111,49 @@ class M5Head(nn.Module):
         return self.classify(pooled)
 
 
-HEADS = {"attentive": AttentiveStatsHead, "cnn1d": CNN1DHead, "m5": M5Head}
+class VectorCNNHead(nn.Module):
+    """The classic notebook's 1-D CNN over a clip's pooled vector: the ``dim`` features are the length, one
+    channel. Three 5-tap convolutions (256, 128, 64 channels), each with ReLU and a max-pool of 5, stride 2
+    (dropout after the second), then flatten, a dense layer and the classes. Input: ``(B, 1, dim)``."""
+
+    def __init__(self, dim: int, n_classes: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        length = dim
+        for k, (before, after) in enumerate(((1, 256), (256, 128), (128, 64))):
+            layers += [nn.Conv1d(before, after, 5, padding=2), nn.ReLU(), nn.MaxPool1d(5, stride=2, padding=2)]
+            if k == 1:
+                layers.append(nn.Dropout(dropout))
+            length = (length - 1) // 2 + 1
+        self.convs = nn.Sequential(*layers)
+        self.classify = nn.Sequential(nn.Flatten(), nn.Linear(64 * length, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                      nn.Linear(hidden, n_classes))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.convs(x[:, :1, :]))  # one step: the utterance's vector
+
+
+def _finetune_head(dim: int, n_classes: int, hidden: int, dropout: float, **encoder: Any) -> nn.Module:
+    from vocalab.models.finetune import FinetuneHead
+
+    return FinetuneHead(dim, n_classes, hidden, dropout, **encoder)
+
+
+HEADS = {"attentive": AttentiveStatsHead, "cnn1d": CNN1DHead, "m5": M5Head, "vector_cnn": VectorCNNHead,
+         "finetune": _finetune_head}
 
 
 class SequenceClassifier(nn.Module):
     """Standardise frames, combine layers, classify: ``(B, T, dim) -> (B, n_classes)`` logits."""
 
-    def __init__(self, *, kind: Literal["attentive", "cnn1d", "m5"], dim: int, n_classes: int, hidden: int,
-                 dropout: float, n_layers: int = 1) -> None:
+    def __init__(self, *, kind: Literal["attentive", "cnn1d", "m5", "vector_cnn", "finetune"], dim: int,
+                 n_classes: int, hidden: int, dropout: float, n_layers: int = 1,
+                 encoder: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
         self.layers = LayerWeights(n_layers, dim // n_layers) if n_layers > 1 else None
-        self.head = HEADS[kind](dim // n_layers, n_classes, hidden, dropout)
+        self.head = HEADS[kind](dim // n_layers, n_classes, hidden, dropout, **(encoder or {}))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = (x - self.mean) / self.std
@@ -127,21 +161,36 @@ class SequenceClassifier(nn.Module):
             x = self.layers(x)
         return self.head(x, mask)
 
+    def parameter_groups(self, learning_rate: float) -> list[dict[str, Any]]:
+        """The optimiser's groups: the head's own (a pretrained encoder learns at its own rate), else one."""
+        groups = getattr(self.head, "parameter_groups", None)
+        if groups is None:
+            return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": learning_rate}]
+        head = groups(learning_rate)
+        own = {id(p) for group in head for p in group["params"]}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in own]
+        return head + ([{"params": rest, "lr": learning_rate}] if rest else [])
+
     def layer_weights(self) -> list[float] | None:
         if self.layers is None:
             return None
         return [round(float(w), 4) for w in torch.softmax(self.layers.logits.detach().cpu(), 0)]
 
 
-def architecture(config: SequenceConfig, kind: str, *, dim: int, n_classes: int, n_layers: int) -> dict[str, Any]:
-    """What :func:`build` needs, as JSON for ``model.json``."""
-    return {"kind": kind, "dim": dim, "n_classes": n_classes, "hidden": config.hidden, "dropout": config.dropout,
+def architecture(config: SequenceConfig, kind: str, *, dim: int, n_classes: int, n_layers: int,
+                 encoder: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What :func:`build` needs, as JSON for ``model.json`` (a fine-tuned encoder's config included)."""
+    arch = {"kind": kind, "dim": dim, "n_classes": n_classes, "hidden": config.hidden, "dropout": config.dropout,
             "n_layers": n_layers if (n_layers > 1 and config.layer_weights) else 1}
+    if encoder is not None:
+        arch["encoder"] = encoder
+    return arch
 
 
 def build(arch: dict[str, Any]) -> SequenceClassifier:
     return SequenceClassifier(kind=arch["kind"], dim=arch["dim"], n_classes=arch["n_classes"],
-                              hidden=arch["hidden"], dropout=arch["dropout"], n_layers=arch["n_layers"])
+                              hidden=arch["hidden"], dropout=arch["dropout"], n_layers=arch["n_layers"],
+                              encoder=arch.get("encoder"))
 
 
 def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -184,13 +233,15 @@ def fit(model: SequenceClassifier, train: tuple[list[np.ndarray], np.ndarray],
     Returns the model (best state loaded), the curve (one row per epoch) and the best epoch.
     """
     torch.manual_seed(seed)
+    np.random.seed(seed)  # transformers draws SpecAugment's masks (finetune) from numpy's global generator
     rng = np.random.default_rng(seed)
     sequences, targets = train
     counts = np.bincount(targets, minlength=model.head.classify[-1].out_features).astype(np.float64)
     weights = torch.tensor(len(targets) / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32)
     loss_fn = nn.CrossEntropyLoss(weight=weights.to(device))
     model.to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimiser = torch.optim.Adam(model.parameter_groups(config.learning_rate), lr=config.learning_rate,
+                                 weight_decay=config.weight_decay)
     best_score, best_epoch, best_state, curve = -np.inf, 0, None, []
     for epoch in range(1, config.epochs + 1):
         model.train()

@@ -13,11 +13,12 @@ _FRONT_END = dict(conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_e
 WHISPER_WINDOW_S = 3
 
 
-def save_tiny_encoder(directory: Path, family: str, *, seed: int = 0, head: bool = False, **overrides) -> Path:
+def save_tiny_encoder(directory: Path, family: str, *, seed: int = 0, head: bool = False,
+                      labels: tuple[str, ...] = ("angry", "happy", "neutral", "sad"), **overrides) -> Path:
     """A seeded random ``family`` encoder saved into ``directory`` with its feature extractor's settings.
 
     ``head=True`` saves the model with an audio-classification head (``...ForSequenceClassification``,
-    4 labels), as an emotion-fine-tuned checkpoint is saved.
+    one output per ``labels``), as an emotion-fine-tuned checkpoint is saved.
     """
     import torch
     from transformers import (AutoConfig, AutoModel, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor,
@@ -33,8 +34,8 @@ def save_tiny_encoder(directory: Path, family: str, *, seed: int = 0, head: bool
         settings = dict(_TRANSFORMER, **_FRONT_END)
     settings.update(overrides)
     if head:
-        settings.update(num_labels=4, id2label={i: c for i, c in enumerate(("angry", "happy", "neutral", "sad"))},
-                        label2id={c: i for i, c in enumerate(("angry", "happy", "neutral", "sad"))})
+        settings.update(num_labels=len(labels), id2label=dict(enumerate(labels)),
+                        label2id={c: i for i, c in enumerate(labels)})
     config = AutoConfig.for_model(family, **settings)
     torch.manual_seed(seed)
     model = (AutoModelForAudioClassification if head else AutoModel).from_config(config).eval()
