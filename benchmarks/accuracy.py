@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from bench_project import add_corpus_arguments, corpus_project, run, set_param
+from results import add_results_argument, record
 
 def metrics_row(path: Path) -> dict:
     """Pooled UAR, macro-F1 and accuracy of ``metrics/<set>.json``, and the std of UAR over folds."""
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--weighting", choices=["equal", "none"], default="equal",
                         help="weighting of the fusions --sets defines (default: equal)")
     parser.add_argument("--normalize", nargs="+", default=["speaker", "global"], choices=["speaker", "global"])
+    add_results_argument(parser)
     args = parser.parse_args()
     root, env, params, corpus = corpus_project(args, "accuracy")
     sets = args.sets or params["train"]["feature_sets"]
@@ -64,13 +66,15 @@ def main() -> None:
             rows.append({"set": name, "normalize": normalize, **metrics_row(root / "metrics" / f"{name}.json")})
 
     model = params["train"]["model"]
-    print(f"\n{corpus.name}: {args.folds} speaker folds, train.model {model}"
-          + (f", {' '.join(args.overrides)}" if args.overrides else ""))
-    print("| features | normalisation | UAR (± std over folds) | macro-F1 | accuracy |")
-    print("|---|---|---:|---:|---:|")
+    others = [o for o in args.overrides if not o.startswith("train.model=")]
+    title = f"{corpus.name}: {args.folds} speaker folds, train.model {model}" + (f", {' '.join(others)}" if others else "")
+    lines = ["| features | normalisation | UAR (± std over folds) | macro-F1 | accuracy |", "|---|---|---:|---:|---:|"]
     for row in sorted(rows, key=lambda r: (-r["uar"])):
-        print(f"| {row['set']} | {row['normalize']} | {row['uar']:.3f} ± {row['uar_std']:.3f} | "
-              f"{row['macro_f1']:.3f} | {row['accuracy']:.3f} |")
+        lines.append(f"| {row['set']} | {row['normalize']} | {row['uar']:.3f} ± {row['uar_std']:.3f} | "
+                     f"{row['macro_f1']:.3f} | {row['accuracy']:.3f} |")
+    print(f"\n{title}\n" + "\n".join(lines))
+    record(args.results, f"accuracy {corpus.name} {' '.join(sets)} {' '.join(args.overrides)}".strip(),
+           f"Accuracy: {title}", "\n".join(lines))
     if args.workdir is None:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["handcrafted"], help="feature sets (default handcrafted)")
     parser.add_argument("--folds", type=int, default=5, help="speaker folds of the diagonal cells")
     parser.add_argument("--workdir", type=Path, default=None)
+    add_results_argument(parser)
     args = parser.parse_args()
     corpora = [parse_corpus(c) for c in args.corpora]
     if len(corpora) < 2:
@@ -95,15 +96,18 @@ def main() -> None:
             cells[train["name"], test["name"]] = {
                 s: json.loads((root / "metrics" / f"{s}.json").read_text())["uar"] for s in args.sets}
     names = [c["name"] for c in corpora]
+    lines = []
     for s in args.sets:
-        print(f"\n{s}: UAR, rows train on, columns test on (diagonal: speaker {args.folds}-fold within the corpus); "
-              f"chance {1 / len(shared):.3f}")
-        print("| train \\ test | " + " | ".join(names) + " |")
-        print("|---|" + "---:|" * len(names))
-        for train in names:
-            print(f"| {train} | " + " | ".join(f"{cells[train, test][s]:.3f}" for test in names) + " |")
+        lines += [f"\n{s}: UAR, rows train on, columns test on (diagonal: speaker {args.folds}-fold within the "
+                  f"corpus); chance {1 / len(shared):.3f}\n", "| train \\ test | " + " | ".join(names) + " |",
+                  "|---|" + "---:|" * len(names)]
+        lines += [f"| {train} | " + " | ".join(f"{cells[train, test][s]:.3f}" for test in names) + " |"
+                  for train in names]
     if any(c["source"] == "synthetic" for c in corpora):
-        print("\nThe synthetic corpus checks the plumbing: its cells are not scores of anything real.")
+        lines.append("\nThe synthetic corpus checks the plumbing: its cells are not scores of anything real.")
+    print("\n".join(lines))
+    record(args.results, f"cross_corpus {' '.join(names)} {' '.join(args.sets)}",
+           f"Cross-corpus: {', '.join(names)}; labels kept: {', '.join(sorted(shared))}", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 from bench_project import rewrite_block
+from results import add_results_argument, cpu_kind, record
 
 from vocalab.features.extraction import audio_keys, extract_manifest
 from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
@@ -361,6 +361,7 @@ def main() -> None:
                         default=["handcrafted", "opensmile", "wav2vec2", "vggish"])
     parser.add_argument("--readme", type=Path, default=None,
                         help="rewrite the table between this README's 'make bench' markers with this run's")
+    add_results_argument(parser)
     parser.add_argument("--limit", type=int, default=None,
                         help="use the first N files only (default: all for handcrafted, 64 for wav2vec2, "
                              "240 for vggish, 80 for opensmile)")
@@ -403,12 +404,13 @@ def main() -> None:
             bench_vggish(subset, args.params, workers)
     table = markdown_table()
     print(f"\n{table}")
+    rate = f" written at {args.rate} Hz" if args.rate else ""
+    header = (f"`make bench` on {os.cpu_count()} CPUs ({cpu_kind()}), {workers} worker(s), corpus of "
+              f"`{args.manifest}`{rate}; audio-seconds per second, same files, same process, after a warm-up, the "
+              f"fastest of {PASSES} interleaved passes; vocalab's stores and feature cache written to "
+              f"`{SCRATCH or tempfile.gettempdir()}`:")
+    record(args.results, "extraction", "Extraction speed against the notebooks' per-file loops", f"{header}\n\n{table}")
     if args.readme:
-        rate = f" written at {args.rate} Hz" if args.rate else ""
-        header = (f"`make bench` on {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-                  f"{workers} worker(s), corpus of `{args.manifest}`{rate}; audio-seconds per second, same files, "
-                  f"same process, after a warm-up, the fastest of {PASSES} interleaved passes; vocalab's stores "
-                  f"and feature cache written to `{SCRATCH or tempfile.gettempdir()}`:")
         rewrite_block(args.readme, README_START, README_END, f"{header}\n\n{table}")
         print(f"wrote the table into {args.readme}")
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from results import add_results_argument, cpu_kind, record
+
 RATE = 16000
 CHILD = r"""
 import json, resource, sys, time
@@ -81,10 +83,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=120.0, help="length of the file (default 120)")
     parser.add_argument("--sets", default="vad,handcrafted,opensmile,voice",
                         help="extractors (and vad, the speech-region stage), comma-separated")
+    add_results_argument(parser)
     args = parser.parse_args()
     root = Path(__file__).resolve().parents[1]
-    cpu = "AVX-512 BF16" if "avx512_bf16" in Path("/proc/cpuinfo").read_text() else "AVX2"
-    print(f"{platform.machine()} ({cpu}), {os.cpu_count()} CPUs; a {args.minutes:g}-minute file at {RATE} Hz")
+    print(f"{platform.machine()} ({cpu_kind()}), {os.cpu_count()} CPUs; a {args.minutes:g}-minute file at {RATE} Hz")
+    lines = ["| set | decoded (MB) | peak (MB) | extractor (MB) | time (s) |", "|---|---:|---:|---:|---:|"]
     with tempfile.TemporaryDirectory() as scratch:
         wav = Path(scratch) / "long.wav"
         write_long_wav(wav, args.minutes)
@@ -98,6 +101,10 @@ def main() -> None:
             row = json.loads(done.stdout.strip().splitlines()[-1])
             print(f"{name:<12} {row['before_mb']:>13.0f} {row['peak_mb']:>10.0f} "
                   f"{row['peak_mb'] - row['before_mb']:>15.0f} {row['seconds']:>9.1f}")
+            lines.append(f"| {name} | {row['before_mb']:.0f} | {row['peak_mb']:.0f} | "
+                         f"{row['peak_mb'] - row['before_mb']:.0f} | {row['seconds']:.1f} |")
+    record(args.results, "long_file", f"Memory on one {args.minutes:g}-minute recording at {RATE} Hz (peak RSS of a "
+           f"fresh process; extractor: above the decoded signal)", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_corpus_arguments(parser)
     parser.add_argument("--sets", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
+    add_results_argument(parser)
     args = parser.parse_args()
     root, env, params, corpus = corpus_project(args, "precision")
     # a feature cache of its own, so the extraction times are of this run (cold in a new workdir)
@@ -84,12 +85,10 @@ def main() -> None:
                                     "uar": uar(predictions["actual"], predictions["predicted"])}
 
     model = params["train"]["model"]
-    print(f"\n{corpus.name}: {args.folds} speaker folds, train.model {model}"
-          + (f", {' '.join(args.overrides)}" if args.overrides else "")
-          + "; bfloat16 against float32, the same files")
-    print("| set | pooled: worst utterance | median | max / feature spread | same prediction | "
-          "UAR float32 | UAR bfloat16 | extraction s (float32, bfloat16) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    title = (f"{corpus.name}: {args.folds} speaker folds, train.model {model}"
+             + (f", {' '.join(args.overrides)}" if args.overrides else "") + "; bfloat16 against float32, the same files")
+    lines = ["| set | pooled: worst utterance | median | max / feature spread | same prediction | "
+             "UAR float32 | UAR bfloat16 | extraction s (float32, bfloat16) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, runs in results.items():
         reference, other = runs["float32"], runs["bfloat16"]
         if reference["utt_ids"] != other["utt_ids"]:
@@ -97,9 +96,11 @@ def main() -> None:
         distance = compare_pooled(reference["pooled"], other["pooled"])
         shared = reference["predictions"].index
         same = float((other["predictions"].reindex(shared) == reference["predictions"]).mean())
-        print(f"| {name} | {distance['worst']:.1e} | {distance['median']:.1e} | {distance['spread']:.1e} | "
-              f"{same:.1%} ({len(shared)}) | {reference['uar']:.3f} | {other['uar']:.3f} | "
-              f"{reference['seconds']:.0f}, {other['seconds']:.0f} |")
+        lines.append(f"| {name} | {distance['worst']:.1e} | {distance['median']:.1e} | {distance['spread']:.1e} | "
+                     f"{same:.1%} ({len(shared)}) | {reference['uar']:.3f} | {other['uar']:.3f} | "
+                     f"{reference['seconds']:.0f}, {other['seconds']:.0f} |")
+    print(f"\n{title}\n" + "\n".join(lines))
+    record(args.results, f"precision {corpus.name} {' '.join(args.sets)}", f"bfloat16: {title}", "\n".join(lines))
     if args.workdir is None:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -13,7 +13,7 @@ classifier is ``logreg``; neither changes what ``dvc status`` has to look at.
 
     python benchmarks/scale.py                       # 20,000 clips, handcrafted and vggish
     python benchmarks/scale.py --clips 2000 --sets handcrafted --workdir /tmp/scale
-    python benchmarks/scale.py --readme README.md    # rewrite the README's scale table
+    python benchmarks/scale.py                       # and write the table into benchmarks/RESULTS.md
 
 The feature cache of the run lives in the work folder, so the first extraction is
 cold. ``stage s`` is the extraction stage's own report (decode, extract, assemble);
@@ -43,12 +43,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import yaml
-from bench_project import rewrite_block, scratch_project, set_param
+from bench_project import scratch_project, set_param
+from results import add_results_argument, record
 
 from vocalab.testing.wav2vec2_tiny import save_tiny_wav2vec2
 
 LABELS = ("calm", "tense", "happy", "sad")
-README_START, README_END = "<!-- scale benchmark: start -->", "<!-- scale benchmark: end -->"
 
 
 def clip(index: int, rate: int = 16000) -> np.ndarray:
@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["handcrafted", "vggish"], choices=["handcrafted", "vggish"],
                         help="the extraction stages timed cold and after adding (the others run after)")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temp dir, removed)")
-    parser.add_argument("--readme", type=Path, default=None, help="rewrite the table between this README's markers")
+    add_results_argument(parser)
     args = parser.parse_args()
     if not Path("/usr/bin/time").is_file():
         sys.exit("scale: needs /usr/bin/time (Debian: apt-get install time) for wall time and peak memory.")
@@ -213,9 +213,7 @@ def main() -> None:
                     f"entries) after each stage it runs: {lock_s:.2f} s of every stage's wall time here.")
     table = "\n".join(lines) + "\n\n" + "\n".join(verdicts)
     print(f"\n{header}\n\n{table}")
-    if args.readme:
-        rewrite_block(args.readme, README_START, README_END, f"{header}\n\n{table}")
-        print(f"wrote the table into {args.readme}")
+    record(args.results, "scale", "A corpus that grows", f"{header}\n\n{table}")
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -28,27 +28,8 @@ import multiprocessing
 import re
 import statistics
 import time
-from pathlib import Path
 
-
-def cpu_kind() -> str:
-    """The vector extensions that matter here, as /proc/cpuinfo names them."""
-    try:
-        flags = set(re.findall(r"\w+", Path("/proc/cpuinfo").read_text()))
-    except OSError:
-        return "unknown"
-    model = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
-    if "amx_bf16" in flags:
-        kind = "AVX-512 + AMX BF16"
-    elif "avx512_bf16" in flags:
-        kind = "AVX-512 + AVX-512 BF16"
-    elif "avx512f" in flags:
-        kind = "AVX-512"
-    elif "avx2" in flags:
-        kind = "AVX2 only"
-    else:
-        kind = "no AVX2"
-    return f"{kind} ({model.group(1).strip() if model else 'unknown model'})"
+from results import add_results_argument, cpu_kind, record
 
 
 def _busy(stop: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
@@ -103,17 +84,21 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32, help="examples per forward pass (the default batch)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    add_results_argument(parser)
     args = parser.parse_args()
     print(f"CPU: {cpu_kind()}; forward pass of {args.batch} examples, median of {args.repeats}")
-    print("| threads | load | direct (s) | winograd (s) | winograd speed-up |")
-    print("|---:|---|---:|---:|---:|")
+    lines = ["| threads | load | direct (s) | winograd (s) | winograd speed-up |", "|---:|---|---:|---:|---:|"]
+    print("\n".join(lines))
     for threads in args.threads:
         for busy in (False, True):
             with load(busy):
                 medians = {conv: statistics.median(time_passes(conv, threads, args.batch, args.repeats))
                            for conv in ("direct", "winograd")}
-            print(f"| {threads} | {'one core busy' if busy else 'idle'} | {medians['direct']:.3f} | "
-                  f"{medians['winograd']:.3f} | {medians['direct'] / medians['winograd']:.2f}x |", flush=True)
+            lines.append(f"| {threads} | {'one core busy' if busy else 'idle'} | {medians['direct']:.3f} | "
+                         f"{medians['winograd']:.3f} | {medians['direct'] / medians['winograd']:.2f}x |")
+            print(lines[-1], flush=True)
+    record(args.results, "vggish_conv", f"VGGish convolutions, direct against Winograd: one pass of {args.batch} "
+           f"examples, median of {args.repeats}", "\n".join(lines))
 
 
 if __name__ == "__main__":

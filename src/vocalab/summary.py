@@ -32,7 +32,9 @@ def set_summary(name: str, predictions: pd.DataFrame, info: ModelInfo) -> dict[s
         "normalize": info.train.normalize,
         "folds": len(folds),
         "pretrained": info.features.pretrained,
-        "random_init": info.features.random_init_network,
+        # features from a random-weight network, or a random-weight encoder fine-tuned here
+        "random_init": info.features.random_init_network or (info.train.model == "finetune"
+                                                             and info.train.finetune.init == "random"),
         "n_test": int(len(predictions)),
         "n_test_speakers": int(predictions["speaker"].nunique()),
         "chance_uar": round(1.0 / len(labels), 4),
@@ -76,7 +78,8 @@ def leaderboard_markdown(summary: dict[str, Any]) -> str:
             protocol = f"held-out corpus {row['test_corpus']}"
         if row["speaker_overlap"]:
             protocol = "**speaker overlap** (not speaker-independent)"
-        protocol += f", {row['normalize']} norm"
+        protocol += (", a ready-made checkpoint, not trained here" if row["model"] == "checkpoint"
+                     else f", {row['normalize']} norm")
         shown = f"{name} {RANDOM_MARK}" if row["random_init"] else name
         lines.append(f"| {rank} | {shown} | {row['model']} | {row['uar']:.3f}{spread} | {row['macro_f1']:.3f} | "
                      f"{row['accuracy']:.3f} | {row['n_test']} ({row['n_test_speakers']}) | {protocol} |")
@@ -86,6 +89,7 @@ def leaderboard_markdown(summary: dict[str, Any]) -> str:
                      f"UAR is the mean of per-class recalls on speakers no model was trained on.")
         if any(row["random_init"] for row in summary.values()):
             lines.append("")
-            lines.append(f"{RANDOM_MARK}: features from a network with random weights (init: random). These rows "
-                         f"check the plumbing only; they are not results. Set init: pretrained with real weights.")
+            lines.append(f"{RANDOM_MARK}: features from a network with random weights, or such a network fine-tuned "
+                         f"(init: random). These rows check the plumbing only; they are not results. Set init: "
+                         f"pretrained with real weights.")
     return "\n".join(lines) + "\n"

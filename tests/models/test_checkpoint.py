@@ -119,6 +119,10 @@ def test_the_checkpoint_is_scored_on_held_out_speakers_and_predict_agrees(corpus
     assert len(predictions) == len(manifest) and metrics["classifier"] == "checkpoint"
     assert metrics["checkpoint"]["unreachable_labels"] == []
     assert metrics["protocol"]["final_fit"].startswith("none here")
+    from vocalab.summary import leaderboard_markdown, set_summary
+
+    row = {**set_summary("checkpoint", predictions, info), "speaker_overlap": False}
+    assert "a ready-made checkpoint, not trained here" in leaderboard_markdown({"checkpoint": row})
     # the decision is the mapped probabilities' argmax, from the stored probabilities
     pooled = store.pooled_matrix(store.index_of(predictions["utt_id"].tolist()), "mean")
     mapped = np.stack([pooled[:, 0], pooled[:, 1], pooled[:, 2]], axis=1)  # anger, joy, neutral

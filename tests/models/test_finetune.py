@@ -1,5 +1,7 @@
 """train.model: finetune: a pretrained encoder fine-tuned end to end on waveforms, stopped on validation speakers."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,6 +68,22 @@ def test_the_pretrained_encoder_is_fine_tuned_and_chosen_on_validation_speakers(
     assert set(predictions["speaker"]) == test_speakers and metrics["protocol"]["early_stopping"] == "validation UAR"
     train(store, manifest, splits, config(encoder), tmp_path / "b")  # seeded: the same model again
     pd.testing.assert_frame_equal(predictions, evaluate(*load_model(tmp_path / "b"), store, manifest, splits)[1])
+
+
+def test_a_random_encoder_fine_tuned_is_marked_not_a_result(waveforms, tmp_path):
+    from vocalab.model_info import ModelInfo
+    from vocalab.summary import RANDOM_MARK, leaderboard_markdown, set_summary
+
+    root, store, manifest, encoder = waveforms
+    splits = assign_splits(manifest, SplitConfig(seed=0))
+    settings = config(encoder, init="random")
+    train(store, manifest, splits, dataclasses.replace(settings, sequence=dataclasses.replace(settings.sequence,
+                                                                                              epochs=1)),
+          tmp_path / "r")
+    _, predictions, _ = evaluate(*load_model(tmp_path / "r"), store, manifest, splits)
+    row = set_summary("waveform", predictions, ModelInfo.read(tmp_path / "r"))
+    assert row["random_init"] and f"waveform {RANDOM_MARK}" in leaderboard_markdown(
+        {"waveform": {**row, "speaker_overlap": False}})
 
 
 def test_what_cannot_be_fine_tuned_is_named(waveforms, tmp_path):

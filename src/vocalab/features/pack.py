@@ -14,8 +14,8 @@ Layout, in the fingerprint's cache folder (:mod:`.cache`)::
     pack/<output>/pooled.npy
 
 Every file is checked against its size and CRC-32 before a row is taken from it (the
-check of zip and gzip: it catches truncation, torn writes and flipped bits, at 2.5 GB/s
-where BLAKE2b runs at 0.5 GB/s; a pack is not a defence against tampering). A pack that
+check of zip and gzip: it catches truncation, torn writes and flipped bits at a fraction of a
+cryptographic hash's cost; a pack is not a defence against tampering). A pack that
 is truncated, changed or incomplete is deleted and the run falls back to the entries,
 which stay the reference (:func:`vocalab.features.cache.prune` keeps those of the last
 run). A pack only ever holds rows written from checked entries or from a checked pack.

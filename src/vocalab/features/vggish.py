@@ -104,7 +104,7 @@ class VGGishExtractor(TorchExtractor):
     """
 
     name = "vggish"
-    # a worker starts in about 10 s (torch and the model): about 35 audio-s/s per worker on one core
+    # a worker takes seconds to start (torch and the model): worth it for this much audio (benchmarks/RESULTS.md)
     audio_s_per_worker: ClassVar[float] = 300.0
     sampling_rate = frontend.SAMPLE_RATE
     dim = EMBEDDING_SIZE

@@ -164,7 +164,7 @@ class VoiceExtractor(TorchExtractor):
     """Resemblyzer's voice encoder over the speech region of each utterance."""
 
     name = "voice"
-    # a worker starts in about 10 s (torch and the model): about 70 audio-s/s per worker on one core
+    # a worker takes seconds to start (torch and the model): worth it for this much audio (benchmarks/RESULTS.md)
     audio_s_per_worker: ClassVar[float] = 600.0
     sampling_rate = SAMPLE_RATE
     dim = EMBEDDING_SIZE

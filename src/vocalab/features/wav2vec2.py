@@ -133,8 +133,8 @@ def _bake_weight_norm(conv: torch.nn.Module) -> None:
     """Compute a weight-normalised layer's weight once, in place of on every forward pass.
 
     The positional convolution's weight is ``g * v / ||v||`` (weight normalisation, a
-    training device); inference recomputed it from the same two tensors on every batch
-    (about 7 ms per pass on 2 cores). The baked weight is that same computation's result.
+    training device); inference recomputed it from the same two tensors on every batch. The baked
+    weight is that same computation's result.
     """
     import torch
 
@@ -201,7 +201,7 @@ class Wav2Vec2Extractor(TorchExtractor):
     """
 
     name = "wav2vec2"
-    # a worker starts in about 10 s (torch and the model): about 7 audio-s/s per worker on one core
+    # a worker takes seconds to start (torch and the model): worth it for this much audio (benchmarks/RESULTS.md)
     audio_s_per_worker: ClassVar[float] = 60.0
     _transient = ("_model", "_norm")
     section: ClassVar[str] = SECTION
