@@ -28,6 +28,8 @@ from pathlib import Path
 import yaml
 
 from bench_project import add_corpus_arguments, corpus_project, run, set_param
+from vocalab.model_info import ModelInfo
+from vocalab.summary import RANDOM_MARK
 from results import add_results_argument, record
 
 def metrics_row(path: Path) -> dict:
@@ -63,7 +65,9 @@ def main() -> None:
         print(f"accuracy: {', '.join(sets)} with {normalize} normalisation, {args.folds} speaker folds", flush=True)
         run([sys.executable, "-m", "dvc", "repro", *targets], root, env, name="accuracy")
         for name in sets:
-            rows.append({"set": name, "normalize": normalize, **metrics_row(root / "metrics" / f"{name}.json")})
+            shown = f"{name} {RANDOM_MARK}" if ModelInfo.read(root / "data" / "models" / name).features.random_init_network \
+                else name
+            rows.append({"set": shown, "normalize": normalize, **metrics_row(root / "metrics" / f"{name}.json")})
 
     model = params["train"]["model"]
     others = [o for o in args.overrides if not o.startswith("train.model=")]

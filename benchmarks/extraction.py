@@ -39,6 +39,7 @@ import numpy as np
 from bench_project import rewrite_block
 from results import add_results_argument, cpu_kind, record
 
+from vocalab import cpu_kernels
 from vocalab.features.extraction import audio_keys, extract_manifest
 from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
 from vocalab.manifest import read_manifest
@@ -59,13 +60,46 @@ def naive_loop(paths: list[str], config: HandcraftedConfig) -> list[np.ndarray]:
     return out
 
 
-def vocalab_run(manifest, extractor, workers: int, outputs=("store",), check=None) -> float:
-    """Seconds to build the store(s) in a temp dir; ``check(folder)`` reads them before they are deleted."""
+#: a pinned run: a fresh process pins torch's kernels before torch loads, as the extraction stage does, then
+#: unpickles the extractor (which loads its model there) and times the extraction alone
+PINNED_CHILD = """
+import pickle, sys, time
+from vocalab import cpu_kernels
+cpu_kernels.pin()
+from vocalab.features.extraction import extract_manifest
+manifest, extractor, out, workers, cache_root = pickle.load(open(sys.argv[1], "rb"))
+start = time.perf_counter()
+extract_manifest(manifest, extractor, out, workers=workers, cache_root=cache_root, progress=False)
+print(time.perf_counter() - start)
+"""
+
+
+def pinned_run(manifest, extractor, out, workers: int | None, cache_root: Path) -> float:
+    """Seconds of the extraction in a fresh process with the stage's portable kernels (:mod:`vocalab.cpu_kernels`)."""
+    import pickle
+    import subprocess
+
+    job = cache_root.parent / "job.pkl"
+    job.write_bytes(pickle.dumps((manifest, extractor, out, workers, cache_root)))
+    done = subprocess.run([sys.executable, "-c", PINNED_CHILD, str(job)], capture_output=True, text=True,
+                          env={key: value for key, value in os.environ.items() if key not in cpu_kernels.PORTABLE_ENV})
+    if done.returncode:
+        sys.exit(f"pinned run failed:\n{done.stderr}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def vocalab_run(manifest, extractor, workers: int | None, outputs=("store",), check=None,
+                pinned: bool = False) -> float:
+    """Seconds to build the store(s) in a temp dir; ``check(folder)`` reads them before they are deleted.
+    ``pinned``: in workers with the stage's portable kernels (one thread each)."""
     tmp = Path(tempfile.mkdtemp(prefix="vocalab-bench-", dir=SCRATCH))
     out = tmp / "store" if outputs == ("store",) else {name: tmp / name for name in outputs}
-    start = time.perf_counter()
-    extract_manifest(manifest, extractor, out, workers=workers, cache_root=tmp / "scratch", progress=False)
-    seconds = time.perf_counter() - start
+    if pinned:
+        seconds = pinned_run(manifest, extractor, out, workers, tmp / "scratch")
+    else:
+        start = time.perf_counter()
+        extract_manifest(manifest, extractor, out, workers=workers, cache_root=tmp / "scratch", progress=False)
+        seconds = time.perf_counter() - start
     if check is not None:
         check(tmp)
     shutil.rmtree(tmp)
@@ -102,7 +136,7 @@ def compared_rows(manifest, device, naive_label: str, naive_loop, vocalab_runs: 
     comparable gets the largest difference of its ``output`` store to the loop's embeddings.
 
     ``naive_loop()`` returns each file's embeddings (empty for a file it gives nothing);
-    ``vocalab_runs`` holds ``(label, extractor, workers, comparable)``."""
+    ``vocalab_runs`` holds ``(label, extractor, workers, comparable, pinned)``."""
     import torch
 
     from vocalab.features.store import FeatureStore
@@ -125,13 +159,12 @@ def compared_rows(manifest, device, naive_label: str, naive_loop, vocalab_runs: 
                     for u, ref in zip(manifest["utt_id"], reference) if len(ref))
         diffs[label] = f" [rel. diff {worst:.1e}]"
 
-    def vocalab(label: str, extractor, n: int, comparable: bool):
-        return lambda first: vocalab_run(manifest, extractor, workers=n, outputs=outputs,
+    def vocalab(label: str, extractor, n: int, comparable: bool, pinned: bool):
+        return lambda first: vocalab_run(manifest, extractor, workers=n, outputs=outputs, pinned=pinned,
                                          check=(lambda folder: compare(label, folder)) if first and comparable
                                          else None)
 
-    runs = [(naive_label, naive)] + [(label, vocalab(label, extractor, n, comparable))
-                                     for label, extractor, n, comparable in vocalab_runs]
+    runs = [(naive_label, naive)] + [(run[0], vocalab(*run)) for run in vocalab_runs]
     return [(label + diffs.get(label, ""), seconds) for label, seconds in best_of_passes(runs)]
 
 
@@ -189,11 +222,29 @@ def naive_wav2vec2_loop(paths: list[str], model, processor, device, layers: list
     return out
 
 
-def torch_budget(n: int, device) -> str:
+def torch_budget(n: int | None, device, pinned: bool = False) -> str:
     """How a run of ``n`` local workers shares this machine's cores (torch_runtime.share_cpu_threads)."""
     if device.type != "cpu":
         return f"{n} process(es), {device.type}"
-    return f"{n} process{'es' if n > 1 else ''} x {max(1, default_workers() // n)} thread(s)"
+    if n is None:  # what the stage chooses
+        return ("the stage's workers (one per core, fewer for little audio) x 1 thread, kernels pinned to AVX2"
+                if pinned else "the stage's workers")
+    threads = 1 if pinned else max(1, default_workers() // n)
+    return (f"{n} process{'es' if n > 1 else ''} x {threads} thread(s), "
+            + ("kernels pinned to AVX2" if pinned else "the CPU's own kernels"))
+
+
+def torch_runs(config, workers: int, device, extra: list) -> list[tuple]:
+    """``(config, workers, pinned, default)`` of the torch runs: the stage's default (portable kernels, one
+    single-threaded worker per core, where it pins them), the CPU's own kernels with each thread budget, and
+    ``extra`` configs with the CPU's own kernels."""
+    if device.type != "cpu":
+        return [(config, 1, False, True)] + [(c, 1, False, False) for c in extra]
+    own = max(1, default_workers() // 8)  # torch_runtime.preferred_workers with the CPU's own kernels
+    pins = cpu_kernels.can_pin() and cpu_kernels.wants_float32(config.dtype)
+    runs = [(config, None, True, True)] if pins else []  # None: the workers the stage would start
+    runs += [(config, n, False, not pins and n == own) for n in sorted({own, workers})]
+    return runs + [(c, own, False, False) for c in extra]
 
 
 def bench_wav2vec2(manifest, params: Path, workers: int, extra_dtypes: list[str]) -> None:
@@ -213,20 +264,14 @@ def bench_wav2vec2(manifest, params: Path, workers: int, extra_dtypes: list[str]
     paths = manifest["path"].tolist()
     naive_wav2vec2_loop(paths[:2], model, processor, device, extractor.layers)  # warm-up
     n_layers = extractor.hf_config.num_hidden_layers
-    configs = [(config, extractor.preferred_workers, True)]
-    if device.type == "cpu" and workers > 1:
-        configs.append((config, workers, True))  # the other thread budget: one single-threaded process per core
-    if extractor.layers != ["last"]:
-        configs.append((dataclasses.replace(config, layers="last"), extractor.preferred_workers, False))
-    configs += [(dataclasses.replace(config, dtype=dtype), extractor.preferred_workers, True)
-                for dtype in extra_dtypes]
+    extra = ([dataclasses.replace(config, layers="last")] if extractor.layers != ["last"] else []) + \
+        [dataclasses.replace(config, dtype=dtype) for dtype in extra_dtypes]
     vocalab_runs = []
-    for run_config, n, comparable in configs:
+    for run_config, n, pinned, default in torch_runs(config, workers, device, extra):
         run_extractor = extractor if run_config == config else Wav2Vec2Extractor(run_config)
-        default = " (default)" if run_config == config and n == extractor.preferred_workers else ""
-        label = (f"vocalab{default}, {torch_budget(n, device)}, {run_extractor.meta()['compute_dtype']}, "
-                 f"layers {run_extractor.meta()['layers']}")
-        vocalab_runs.append((label, run_extractor, n, comparable))
+        label = (f"vocalab{' (default)' if default else ''}, {torch_budget(n, device, pinned)}, "
+                 f"{run_extractor.meta()['compute_dtype']}, layers {run_extractor.meta()['layers']}")
+        vocalab_runs.append((label, run_extractor, n, run_config.layers == config.layers, pinned))
     rows = compared_rows(
         manifest, device,
         f"naive notebook loop ({device.type}, {torch.get_num_threads()} threads; runs all {n_layers} layers, "
@@ -284,18 +329,13 @@ def bench_vggish(manifest, params: Path, workers: int) -> None:
     model = torchvggish_model(extractor._model, post_relu=config.embedding == "post_relu")
     paths = manifest["path"].tolist()
     naive_vggish_loop(paths[:2], model, device)  # warm-up
-    default_n = extractor.preferred_workers
-    configs = [(config, default_n)]
-    if device.type == "cpu" and workers > 1:
-        configs.append((config, workers))  # the other thread budget: one single-threaded process per core
-    configs.append((dataclasses.replace(config, dtype="bfloat16"), default_n))
     vocalab_runs = []
-    for run_config, n in configs:
+    for run_config, n, pinned, default in torch_runs(config, workers, device,
+                                                      [dataclasses.replace(config, dtype="bfloat16")]):
         run_extractor = extractor if run_config == config else VGGishExtractor(run_config)
-        default = " (default)" if run_config == config and n == default_n else ""
-        label = (f"vocalab{default}, {torch_budget(n, device)}, {run_config.dtype}, batch "
-                 f"{run_config.batch_examples} examples")
-        vocalab_runs.append((label, run_extractor, n, True))
+        label = (f"vocalab{' (default)' if default else ''}, {torch_budget(n, device, pinned)}, {run_config.dtype}, "
+                 f"batch {run_config.batch_examples} examples")
+        vocalab_runs.append((label, run_extractor, n, True, pinned))
     rows = compared_rows(
         manifest, device, f"naive notebook loop ({device.type}, {torch.get_num_threads()} threads, batch = 1 file)",
         lambda: naive_vggish_loop(paths, model, device), vocalab_runs, "vggish", outputs=("vggish", "logmel"))
@@ -318,9 +358,13 @@ def naive_opensmile_loop(paths: list[str], config) -> list[tuple[np.ndarray, np.
 
 
 def bench_opensmile(manifest, params: Path, workers: int) -> None:
+    from vocalab.features.base import SPEECH_REGION
     from vocalab.features.opensmile import SECTION, OpenSmileConfig, OpenSmileExtractor
 
     config = load_section(OpenSmileConfig, SECTION, params)
+    # the stage reads each utterance's speech region; here every region is the whole file, the audio the
+    # naive loop reads, so both runs analyse the same samples
+    manifest = manifest.assign(**dict(zip(SPEECH_REGION, (0.0, manifest["duration_s"]))))
     paths = manifest["path"].tolist()
     naive_opensmile_loop(paths[:2], config)  # warm-up
     extractor = OpenSmileExtractor(config)

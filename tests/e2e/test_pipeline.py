@@ -35,7 +35,7 @@ SMILE_FUSED = {"fuse@egemaps+handcrafted", "train@egemaps+handcrafted", "evaluat
 SETS = ["compare+voice", "egemaps+voice", "compare", "voice", "egemaps+handcrafted", "egemaps", "handcrafted",
         "logmel", "wav2vec2", "vggish"]
 # extractors no set of the default run reads: their stages run, say so and extract nothing
-UNUSED_EXTRACTORS = {"extract_encoder", "extract_notebook180", "extract_waveform"}
+UNUSED_EXTRACTORS = {"extract_checkpoint", "extract_encoder", "extract_notebook180", "extract_waveform"}
 ALL_STAGES = ({"check_params", "download", "manifest", "split", "durations", "summary", "extract_opensmile"}
               | UNUSED_EXTRACTORS
               | HANDCRAFTED_BRANCH | WAV2VEC2_BRANCH | VGGISH_STAGES | LOGMEL_STAGES | VOICE_BRANCH | VOICE_FUSED
