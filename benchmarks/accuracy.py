@@ -65,7 +65,7 @@ def main() -> None:
         print(f"accuracy: {', '.join(sets)} with {normalize} normalisation, {args.folds} speaker folds", flush=True)
         run([sys.executable, "-m", "dvc", "repro", *targets], root, env, name="accuracy")
         for name in sets:
-            shown = f"{name} {RANDOM_MARK}" if ModelInfo.read(root / "data" / "models" / name).features.random_init_network \
+            shown = f"{name} {RANDOM_MARK}" if ModelInfo.read(root / "data" / "models" / name).random_init_network \
                 else name
             rows.append({"set": shown, "normalize": normalize, **metrics_row(root / "metrics" / f"{name}.json")})
 

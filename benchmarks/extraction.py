@@ -41,6 +41,7 @@ from results import add_results_argument, cpu_kind, record
 
 from vocalab import cpu_kernels
 from vocalab.features.extraction import audio_keys, extract_manifest
+from vocalab.features.torch_runtime import preferred_workers
 from vocalab.features.handcrafted import HandcraftedConfig, HandcraftedExtractor
 from vocalab.manifest import read_manifest
 from vocalab.parallel import default_workers
@@ -240,7 +241,7 @@ def torch_runs(config, workers: int, device, extra: list) -> list[tuple]:
     ``extra`` configs with the CPU's own kernels."""
     if device.type != "cpu":
         return [(config, 1, False, True)] + [(c, 1, False, False) for c in extra]
-    own = max(1, default_workers() // 8)  # torch_runtime.preferred_workers with the CPU's own kernels
+    own = preferred_workers(device)  # this process does not pin: the count for the CPU's own kernels
     pins = cpu_kernels.can_pin() and cpu_kernels.wants_float32(config.dtype)
     runs = [(config, None, True, True)] if pins else []  # None: the workers the stage would start
     runs += [(config, n, False, not pins and n == own) for n in sorted({own, workers})]

@@ -4,8 +4,7 @@ from vocalab import plots, stage
 from vocalab.manifest import read_manifest
 from vocalab.models.config import TrainConfig
 from vocalab.params import load_section
-from vocalab.splits import read_splits
-from vocalab.splits import SplitConfig
+from vocalab.splits import SplitConfig, read_splits
 from vocalab.summary import leaderboard_markdown, summarise
 
 

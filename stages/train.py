@@ -20,9 +20,9 @@ def main() -> None:
     curves.to_csv(args.curves, index=False)
     plots.training_curves(curves, args.plot, title=f"{info.feature_set} / {config.model}: training")
     if info.kind == "checkpoint":
-        from vocalab.models.checkpoint import unreachable
+        from vocalab.models.checkpoint import unreachable_labels
 
-        never = unreachable(info.folds[0].chosen_candidate.architecture["label_map"], info.labels)
+        never = unreachable_labels(info)
         if never:
             print(f"train: the checkpoint's labels map to no utterance of {never}: it never predicts them, and "
                   f"their recall is 0 (train.checkpoint.label_map).")

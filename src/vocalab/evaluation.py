@@ -133,11 +133,10 @@ def training_record(info: ModelInfo) -> dict[str, Any]:
         result["search"] = [{"fold": f.name, "chosen": f.chosen_candidate.params,
                              "validation_uar": [c.validation_uar for c in f.candidates]} for f in info.folds]
     if info.kind == "checkpoint":
-        from vocalab.models.checkpoint import unreachable
+        from vocalab.models.checkpoint import label_map_of, unreachable_labels
 
-        mapping = info.folds[0].chosen_candidate.architecture["label_map"]
-        result["checkpoint"] = {"model": info.features.model, "label_map": mapping,
-                                "unreachable_labels": unreachable(mapping, info.labels)}
+        result["checkpoint"] = {"model": info.features.model, "label_map": label_map_of(info),
+                                "unreachable_labels": unreachable_labels(info)}
     if info.is_sequence:
         chosen = [f.chosen_candidate for f in info.folds]
         result["best_epoch"] = [c.best_epoch for c in chosen]

@@ -133,6 +133,13 @@ class ModelInfo:
         return self.kind == "sequence"
 
     @property
+    def random_init_network(self) -> bool:
+        """Its numbers come from a network with random weights: its features', or an encoder fine-tuned here from
+        ``init: random``. Such a model checks the plumbing only."""
+        return self.features.random_init_network or (self.train.model == "finetune"
+                                                     and self.train.finetune.init == "random")
+
+    @property
     def reads_vectors(self) -> bool:
         """A sequence head over each utterance's pooled row (``vector_cnn``)."""
         return self.train.reads_vectors

@@ -184,13 +184,13 @@ def predict(inputs: Sequence[str | Path], model_dir: str | Path, *, speaker: str
     rows = pd.DataFrame({"file": [str(p) for p in paths],
                          "speaker": ["" if groups_of[p] is None else groups_of[p] for p in paths]})
     if usable:
-        values, ok = _features(info.features, usable, info.train.layer_pooling,
-                               info.is_sequence and not info.reads_vectors, {}, f"'{Path(model_dir) / 'model.json'}'")
+        values, ok = _features(info.features, usable, info.train.layer_pooling, info.train.reads_frames, {},
+                               f"'{Path(model_dir) / 'model.json'}'")
         for path in (p for p, good in zip(usable, ok) if not good):
             problems[path] = f"no_features: {info.features.feature_set} gives no features for '{path}' " \
                              f"(too short for this extractor)"
         kept = [p for p, good in zip(usable, ok) if good]
-        values = values[ok] if isinstance(values, np.ndarray) else [v for v, good in zip(values, ok) if good]
+        values = [v for v, good in zip(values, ok) if good] if info.train.reads_frames else values[ok]
         if kept:
             rows = rows.merge(_predict_usable(models, info, Path(model_dir), kept, values,
                                               [groups_of[p] for p in kept], min_speaker_files),
@@ -215,11 +215,11 @@ def _predict_usable(models: list, info: Any, model_dir: Path, paths: list[Path],
         idx = np.flatnonzero(rows)
         if not len(idx):
             continue
-        part = values[idx] if isinstance(values, np.ndarray) else [values[i] for i in idx]
+        part = [values[i] for i in idx] if info.train.reads_frames else values[idx]
         if info.train.normalize == "speaker" and not unknown:
             keys = [speakers[i] for i in idx]
-            part = speaker_standardise(part, keys) if isinstance(part, np.ndarray) else \
-                speaker_standardise_frames(part, keys)
+            part = speaker_standardise_frames(part, keys) if info.train.reads_frames else \
+                speaker_standardise(part, keys)
         if info.reads_vectors:  # each file's pooled row, one step of the head's input
             part = [row[None, :].astype(np.float32) for row in part]
         fold_models = load_unknown_speaker_models(model_dir, info) if unknown else models

@@ -32,9 +32,7 @@ def set_summary(name: str, predictions: pd.DataFrame, info: ModelInfo) -> dict[s
         "normalize": info.train.normalize,
         "folds": len(folds),
         "pretrained": info.features.pretrained,
-        # features from a random-weight network, or a random-weight encoder fine-tuned here
-        "random_init": info.features.random_init_network or (info.train.model == "finetune"
-                                                             and info.train.finetune.init == "random"),
+        "random_init": info.random_init_network,
         "n_test": int(len(predictions)),
         "n_test_speakers": int(predictions["speaker"].nunique()),
         "chance_uar": round(1.0 / len(labels), 4),

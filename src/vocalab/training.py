@@ -174,17 +174,17 @@ def fit_candidate(config: TrainConfig, train_data: SplitData, validation: SplitD
     sequences = train_data.sequences or []
     frames = np.concatenate(sequences)
     dim = frames.shape[1]
-    encoder = None
+    encoder, weights = None, None
     if config.model == "finetune":
-        from vocalab.models.finetune import encoder_record, pretrained_encoder
+        from vocalab.models.finetune import load_encoder
 
-        encoder = encoder_record(config.finetune)
+        encoder, weights = load_encoder(config.finetune, config.seed)
     arch = seq.architecture(config.sequence, config.model, dim=dim, n_classes=len(classes),
                             n_layers=1 if config.reads_vectors else n_layers, encoder=encoder)
     torch.manual_seed(config.seed)  # the initial weights too
     module = seq.build(arch)
-    if encoder is not None:  # the pretrained weights (or the seeded random ones) in place of from_config's
-        module.head.encoder.load_state_dict(pretrained_encoder(config.finetune, config.seed).state_dict())
+    if weights is not None:  # the pretrained weights (or the seeded random ones) in place of from_config's
+        module.head.encoder.load_state_dict(weights.state_dict())
     if config.normalize == "global":  # training frames' statistics; speaker mode standardised already
         std = frames.std(axis=0)
         module.mean.copy_(torch.from_numpy(frames.mean(axis=0).astype(np.float32)))

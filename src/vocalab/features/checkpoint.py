@@ -25,7 +25,7 @@ from vocalab.audio import mono_signal, resample
 from vocalab.errors import WeightsError, load_failure
 from vocalab.features.registry import register_extractor
 from vocalab.features.torch_runtime import TorchExtractor, preferred_workers, resolve_device
-from vocalab.features.wav2vec2_source import build_model, load_hf_config, resolve_source
+from vocalab.features.wav2vec2_source import build_model, load_hf_config, resolve_source, saved_feature_extractor
 from vocalab.params import bounded, check_device_param, to_dict
 
 SECTION = "embeddings.checkpoint"
@@ -89,14 +89,10 @@ class CheckpointExtractor(TorchExtractor):
         self.frames_per_second = 1.0 / config.chunk_s
 
     def _load(self) -> None:
-        from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+        from transformers import AutoModelForAudioClassification
 
-        location = self.source.location
         try:
-            if self.source.kind == "hub":
-                self._features = AutoFeatureExtractor.from_pretrained(location, local_files_only=True)
-            else:
-                self._features = AutoFeatureExtractor.from_pretrained(location)
+            self._features, _ = saved_feature_extractor(self.source)
         except (OSError, ValueError, KeyError) as err:
             raise WeightsError(f"{self.source.describe()} has no feature extractor settings that load "
                                f"({load_failure(err)}). A checkpoint saved for pipeline('audio-classification') holds "

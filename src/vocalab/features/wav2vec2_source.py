@@ -136,6 +136,19 @@ def load_hf_config(source: ModelSource, *, init: str, section: str = SECTION) ->
                            + _how_to_provide(source, section)) from err
 
 
+def saved_feature_extractor(source: ModelSource) -> tuple[Any, str]:
+    """The ``AutoFeatureExtractor`` saved with ``source`` (the hub cache, or its ``preprocessor_config.json``)
+    and where it came from; OSError, ValueError or KeyError when there is none that loads."""
+    from transformers import AutoFeatureExtractor
+
+    if source.kind == "hub":
+        return AutoFeatureExtractor.from_pretrained(source.location, local_files_only=True), "hf-cache"
+    saved = Path(source.config_dir) / "preprocessor_config.json"
+    if not saved.is_file():
+        raise OSError(f"no {saved.name} in '{source.config_dir}'")
+    return AutoFeatureExtractor.from_pretrained(source.config_dir), str(saved)
+
+
 def load_preprocessing(source: ModelSource, hf_config: Any) -> dict[str, Any]:
     """The feature extractor's settings for ``source`` (``AutoFeatureExtractor``), and where they came from.
 
@@ -143,17 +156,11 @@ def load_preprocessing(source: ModelSource, hf_config: Any) -> dict[str, Any]:
     ``preprocessor_config.json``. For wav2vec 2.0-style encoders: normalisation and sampling
     rate; for Whisper also its log-mel settings.
     """
-    from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
+    from transformers import Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
 
     whisper = getattr(hf_config, "model_type", "") == "whisper"
-    extractor, origin = None, None
     try:
-        if source.kind == "hub":
-            extractor = AutoFeatureExtractor.from_pretrained(source.location, local_files_only=True)
-            origin = "hf-cache"
-        elif (Path(source.config_dir) / "preprocessor_config.json").is_file():
-            extractor = AutoFeatureExtractor.from_pretrained(source.config_dir)
-            origin = str(Path(source.config_dir) / "preprocessor_config.json")
+        extractor, origin = saved_feature_extractor(source)
     except (OSError, ValueError, KeyError):
         extractor = None
     default = WhisperFeatureExtractor if whisper else Wav2Vec2FeatureExtractor

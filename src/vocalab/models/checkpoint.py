@@ -62,6 +62,16 @@ def unreachable(mapping: Mapping[str, str | None], classes: Sequence[str]) -> li
     return [c for c in classes if c not in set(mapping.values())]
 
 
+def unreachable_labels(info: Any) -> list[str]:
+    """The corpus labels a trained ``checkpoint`` model (its :class:`~vocalab.model_info.ModelInfo`) never predicts."""
+    return unreachable(label_map_of(info), info.labels)
+
+
+def label_map_of(info: Any) -> dict[str, str | None]:
+    """The label map a ``checkpoint`` model was trained with, as ``model.json`` records it."""
+    return info.folds[0].chosen_candidate.architecture["label_map"]
+
+
 class CheckpointMapping:
     """``predict_proba`` of a checkpoint's probabilities (``[shape=(n, n_checkpoint_labels)]``), in corpus labels."""
 

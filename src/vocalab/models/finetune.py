@@ -29,10 +29,11 @@ SECTION = "train.finetune"
 FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
 
 
-def encoder_record(config: Any) -> dict[str, Any]:
-    """What the head needs to build the encoder (``FinetuneConfig``), loading the pretrained one's config:
-    ``{config: the transformers config as a dict, do_normalize, source, freeze_feature_encoder}``."""
-    from vocalab.features.wav2vec2_source import load_hf_config, load_preprocessing, resolve_source
+def load_encoder(config: Any, seed: int) -> tuple[dict[str, Any], nn.Module]:
+    """The encoder of ``train.finetune`` (``FinetuneConfig``): what the head needs to build it again,
+    ``{config: the transformers config as a dict, do_normalize, source, freeze_feature_encoder, ...}`` (for
+    ``model.json``), and the encoder with its weights, loaded (``init: pretrained``) or seeded random."""
+    from vocalab.features.wav2vec2_source import build_model, load_hf_config, load_preprocessing, resolve_source
 
     source = resolve_source(config.model, SECTION)
     hf_config, _ = load_hf_config(source, init=config.init, section=SECTION)
@@ -42,18 +43,10 @@ def encoder_record(config: Any) -> dict[str, Any]:
                            f"with {', '.join(FAMILIES)}. Whisper's encoder is available as the encoder feature "
                            f"set (embeddings.encoder).")
     preprocessing = load_preprocessing(source, hf_config)
-    return {"config": hf_config.to_dict(), "do_normalize": preprocessing["do_normalize"],
-            "sampling_rate": preprocessing["sampling_rate"], "source": source.describe(), "init": config.init,
-            "freeze_feature_encoder": config.freeze_feature_encoder, "learning_rate": config.learning_rate}
-
-
-def pretrained_encoder(config: Any, seed: int) -> nn.Module:
-    """The encoder of ``train.finetune`` with its weights: loaded (``init: pretrained``) or seeded random."""
-    from vocalab.features.wav2vec2_source import build_model, load_hf_config, resolve_source
-
-    source = resolve_source(config.model, SECTION)
-    hf_config, _ = load_hf_config(source, init=config.init, section=SECTION)
-    return build_model(source, hf_config, init=config.init, seed=seed, section=SECTION)
+    record = {"config": hf_config.to_dict(), "do_normalize": preprocessing["do_normalize"],
+              "sampling_rate": preprocessing["sampling_rate"], "source": source.describe(), "init": config.init,
+              "freeze_feature_encoder": config.freeze_feature_encoder, "learning_rate": config.learning_rate}
+    return record, build_model(source, hf_config, init=config.init, seed=seed, section=SECTION)
 
 
 class FinetuneHead(nn.Module):
